@@ -1,1 +1,42 @@
-fn main() {}
+//! `coffer`: one binary for the object server, the key server and their clients.
+//!
+//! This file only parses the command line and dispatches; each role lives in its own
+//! module or crate.
+
+mod dare_cmd;
+mod secret_file;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Coffer: an S3-compatible object store that encrypts with keys from a KMS, and a
+/// KES-compatible key server.
+#[derive(Debug, Parser)]
+#[command(name = "coffer", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Offline work on DARE streams (the format encrypted objects are stored in).
+    #[command(subcommand)]
+    Dare(dare_cmd::DareCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dare(cmd) => dare_cmd::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain of causes, outermost first.
+            eprintln!("coffer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

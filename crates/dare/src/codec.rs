@@ -7,7 +7,9 @@
 //! [`consume`](Encoder::consume). The adapters only move bytes between these and their
 //! inner reader or writer.
 
-use crate::{Error, Key, Opener, Result, Sealer, HEADER_SIZE, MAX_PACKAGE_SIZE, MAX_PAYLOAD_SIZE};
+use crate::{
+    Error, Key, Opener, Result, Sealer, SizeError, HEADER_SIZE, MAX_PACKAGE_SIZE, MAX_PAYLOAD_SIZE,
+};
 
 /// Turns plaintext into a DARE 2.0 stream, one package at a time.
 pub struct Encoder {
@@ -122,6 +124,49 @@ impl Encoder {
         }
     }
 
+    /// See [`Codec::read_direct`]: fills the package buffer from `inner`, then seals
+    /// it straight into `out` (which must hold a whole package) instead of sealing in
+    /// place and copying the package out.
+    pub fn read_direct<R: std::io::Read>(
+        &mut self,
+        inner: &mut R,
+        out: &mut [u8],
+    ) -> std::io::Result<Direct> {
+        if self.out_pos < self.out_end || self.finished || out.len() < MAX_PACKAGE_SIZE {
+            return Ok(Direct::Unavailable);
+        }
+        // One byte past a full payload (the look-ahead slot) tells whether this
+        // package is the last.
+        while self.filled <= MAX_PAYLOAD_SIZE {
+            match inner.read(self.spare()) {
+                Ok(0) => {
+                    self.finished = true;
+                    if self.filled == 0 {
+                        return Ok(Direct::Eof);
+                    }
+                    let payload = &self.buf[HEADER_SIZE..HEADER_SIZE + self.filled];
+                    let n = self
+                        .sealer
+                        .seal_into(payload, out, true)
+                        .map_err(Error::into_io)?;
+                    self.filled = 0;
+                    return Ok(Direct::Output(n));
+                }
+                Ok(n) => self.filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let payload = &self.buf[HEADER_SIZE..HEADER_SIZE + MAX_PAYLOAD_SIZE];
+        let n = self
+            .sealer
+            .seal_into(payload, out, false)
+            .map_err(Error::into_io)?;
+        self.buf[HEADER_SIZE] = self.buf[HEADER_SIZE + MAX_PAYLOAD_SIZE];
+        self.filled = 1;
+        Ok(Direct::Output(n))
+    }
+
     /// Whether [`finish`](Self::finish) ran and all output was consumed.
     pub fn is_done(&self) -> bool {
         self.finished && self.out_pos == self.out_end
@@ -219,6 +264,55 @@ impl Decoder {
         Ok(())
     }
 
+    /// See [`Codec::read_direct`]: reads one package and decrypts it straight into
+    /// `out` (which must hold 64 KiB), skipping the copy out of the package buffer.
+    pub fn read_direct<R: std::io::Read>(
+        &mut self,
+        inner: &mut R,
+        out: &mut [u8],
+    ) -> std::io::Result<Direct> {
+        if self.out_pos < self.out_end
+            || self.failed
+            || self.opener.is_finished()
+            || out.len() < MAX_PAYLOAD_SIZE
+        {
+            return Ok(Direct::Unavailable);
+        }
+        loop {
+            match inner.read(&mut self.buf[self.have..self.need]) {
+                Ok(0) => return Ok(Direct::Eof),
+                Ok(n) => self.have += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if self.have < self.need {
+                continue;
+            }
+            let step = if self.need == HEADER_SIZE {
+                let mut head = [0u8; HEADER_SIZE];
+                head.copy_from_slice(&self.buf[..HEADER_SIZE]);
+                self.opener.check_header(head).map(|h| {
+                    self.need = h.package_len();
+                    None
+                })
+            } else {
+                self.opener.open_into(&self.buf[..self.need], out).map(Some)
+            };
+            match step {
+                Ok(None) => {}
+                Ok(Some(len)) => {
+                    self.have = 0;
+                    self.need = HEADER_SIZE;
+                    return Ok(Direct::Output(len));
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e.into_io());
+                }
+            }
+        }
+    }
+
     /// Copies as much of `data` as the current package still needs; returns how many
     /// bytes were taken.
     pub fn push(&mut self, data: &[u8]) -> Result<usize> {
@@ -250,44 +344,76 @@ impl Decoder {
     }
 }
 
-/// Encrypts a whole buffer into a DARE 2.0 stream (convenience for small data).
-pub fn encrypt_buffer(sealer: Sealer, plaintext: &[u8]) -> Result<Vec<u8>> {
-    let mut enc = Encoder::new(sealer);
+/// Encrypts `plaintext` into `out` as one DARE 2.0 stream, sealing each package straight
+/// from the input (no intermediate copy). `out` must hold
+/// [`encrypted_size`](crate::encrypted_size) bytes; returns the bytes written.
+pub fn encrypt_slice(mut sealer: Sealer, plaintext: &[u8], out: &mut [u8]) -> Result<usize> {
     let size = crate::encrypted_size(plaintext.len() as u64)?;
-    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    let mut rest = plaintext;
-    loop {
-        let n = enc.push(rest)?;
-        rest = &rest[n..];
-        out.extend_from_slice(enc.pending());
-        let p = enc.pending().len();
-        enc.consume(p);
-        if n == 0 && p == 0 && rest.is_empty() {
-            break;
-        }
+    if (out.len() as u64) < size {
+        return Err(Error::InvalidSize(SizeError::NotAPackageBoundary(
+            out.len() as u64,
+        )));
     }
-    enc.finish()?;
-    out.extend_from_slice(enc.pending());
-    Ok(out)
+    let mut pos = 0;
+    let mut chunks = plaintext.chunks(MAX_PAYLOAD_SIZE).peekable();
+    while let Some(chunk) = chunks.next() {
+        let last = chunks.peek().is_none();
+        pos += sealer.seal_into(chunk, &mut out[pos..], last)?;
+    }
+    Ok(pos)
 }
 
-/// Decrypts a whole DARE 1.0 or 2.0 stream held in memory. Unlike the streaming
-/// adapters, an empty input is an error (`UnexpectedEof`), as in sio's `DecryptBuffer`.
-pub fn decrypt_buffer(key: &Key, first_seq: u32, ciphertext: &[u8]) -> Result<Vec<u8>> {
+/// Decrypts a whole DARE 1.0 or 2.0 stream from `ciphertext` into `out` (at least as
+/// long as the ciphertext, or its [`decrypted_size`](crate::decrypted_size)), opening
+/// each package straight into place. Returns the plaintext length. An empty input is an
+/// error (`UnexpectedEof`), as in sio's `DecryptBuffer`. On error, `out` may hold
+/// plaintext of the packages before the failing one, never of the failing one.
+pub fn decrypt_slice(
+    key: &Key,
+    first_seq: u32,
+    ciphertext: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
     if ciphertext.is_empty() {
         return Err(Error::UnexpectedEof);
     }
-    let mut dec = Decoder::new(key, first_seq);
-    let mut out = Vec::with_capacity(ciphertext.len());
-    let mut rest = ciphertext;
+    let mut opener = Opener::new(key, first_seq);
+    let (mut rest, mut pos) = (ciphertext, 0);
     while !rest.is_empty() {
-        let n = dec.push(rest)?;
-        rest = &rest[n..];
-        out.extend_from_slice(dec.pending());
-        let p = dec.pending().len();
-        dec.consume(p);
+        if opener.is_finished() {
+            return Err(Error::UnexpectedData);
+        }
+        let head: [u8; HEADER_SIZE] = rest
+            .get(..HEADER_SIZE)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(Error::UnexpectedEof)?;
+        let len = opener.check_header(head)?.package_len();
+        let pkg = rest.get(..len).ok_or(Error::UnexpectedEof)?;
+        let dst = out.get_mut(pos..).ok_or(Error::InvalidPayloadSize)?;
+        pos += opener.open_into(pkg, dst)?;
+        rest = &rest[len..];
     }
-    dec.finish()?;
+    if !opener.may_end() {
+        return Err(Error::UnexpectedEof);
+    }
+    Ok(pos)
+}
+
+/// [`encrypt_slice`] into a new vector.
+pub fn encrypt_buffer(sealer: Sealer, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let size = crate::encrypted_size(plaintext.len() as u64)?;
+    let len = usize::try_from(size)
+        .map_err(|_| Error::InvalidSize(SizeError::PlaintextTooLarge(size)))?;
+    let mut out = vec![0u8; len];
+    encrypt_slice(sealer, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// [`decrypt_slice`] into a new vector.
+pub fn decrypt_buffer(key: &Key, first_seq: u32, ciphertext: &[u8]) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; ciphertext.len()];
+    let n = decrypt_slice(key, first_seq, ciphertext, &mut out)?;
+    out.truncate(n);
     Ok(out)
 }
 
@@ -304,6 +430,25 @@ pub trait Codec {
     fn consume(&mut self, n: usize);
     /// Ends the input; may make final output pending.
     fn finish(&mut self) -> Result<()>;
+    /// Zero-copy fast path for blocking readers: when nothing is pending and `out` can
+    /// hold a whole unit of output, read input from `inner` and produce that unit
+    /// directly in `out`.
+    fn read_direct<R: std::io::Read>(
+        &mut self,
+        inner: &mut R,
+        out: &mut [u8],
+    ) -> std::io::Result<Direct>;
+}
+
+/// What [`Codec::read_direct`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direct {
+    /// Wrote this many output bytes to the start of `out`.
+    Output(usize),
+    /// The inner reader ended; the caller must run its end-of-input path.
+    Eof,
+    /// The fast path does not apply now; use `spare`/`commit`/`pending`.
+    Unavailable,
 }
 
 macro_rules! impl_codec {
@@ -323,6 +468,13 @@ macro_rules! impl_codec {
             }
             fn finish(&mut self) -> Result<()> {
                 <$t>::finish(self)
+            }
+            fn read_direct<R: std::io::Read>(
+                &mut self,
+                inner: &mut R,
+                out: &mut [u8],
+            ) -> std::io::Result<Direct> {
+                <$t>::read_direct(self, inner, out)
             }
         }
     };

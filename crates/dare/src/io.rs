@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::codec::{Codec, Decoder, Encoder};
+use crate::codec::{Codec, Decoder, Direct, Encoder};
 use crate::{Error, Key, Sealer};
 
 /// Pulls input from an inner reader through a codec.
@@ -81,8 +81,13 @@ impl<R: Read, C: Codec> Read for DareReader<R, C> {
                 State::Failed => return Err(failed_again()),
                 State::Open => {}
             }
-            let spare = self.codec.spare();
-            let got = match self.inner.read(spare) {
+            let got = match self.codec.read_direct(&mut self.inner, out) {
+                Ok(Direct::Output(n)) => return Ok(n),
+                Ok(Direct::Eof) => Ok(0),
+                Ok(Direct::Unavailable) => self.inner.read(self.codec.spare()),
+                Err(e) => Err(e),
+            };
+            let got = match got {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {

@@ -105,6 +105,51 @@ impl Aead {
         }
     }
 
+    /// Seals `src` into `dst` (`src.len() + 16` bytes: ciphertext then tag).
+    pub(crate) fn seal_into(&self, nonce: [u8; 12], aad: &[u8], src: &[u8], dst: &mut [u8]) {
+        let (data, tag) = dst.split_at_mut(src.len());
+        match self.key.seal_out_of_place_scatter(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad),
+            src,
+            data,
+            &[],
+            tag,
+        ) {
+            Ok(()) => {}
+            // Lengths are fixed by the callers; only a bug could get here.
+            Err(_) => unreachable!("AEAD seal of a DARE payload cannot fail"),
+        }
+    }
+
+    /// Opens `ciphertext ‖ tag` into `out` (exactly the ciphertext length). On failure
+    /// `out` is zeroed, so no unauthenticated plaintext is left behind.
+    pub(crate) fn open_into(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let split = sealed
+            .len()
+            .checked_sub(crate::TAG_SIZE)
+            .ok_or(Error::InvalidPayloadSize)?;
+        let (data, tag) = sealed.split_at(split);
+        let r = self.key.open_separate_gather(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad),
+            data,
+            tag,
+            out,
+        );
+        if r.is_err() {
+            out.zeroize();
+            return Err(Error::AuthenticationFailed);
+        }
+        Ok(())
+    }
+
     /// Opens `buf` (ciphertext ‖ tag) in place; on success `buf[..len - 16]` is plaintext.
     pub(crate) fn open(&self, nonce: [u8; 12], aad: &[u8], buf: &mut [u8]) -> Result<()> {
         if buf.len() < crate::TAG_SIZE {

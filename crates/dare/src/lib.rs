@@ -14,6 +14,25 @@
 //! - [`io`] and `async_io`: `Read`/`Write` and tokio `AsyncRead`/`AsyncWrite` adapters;
 //! - [`size`]: plaintext ↔ ciphertext sizes and range mapping (also across multipart parts).
 //!
+//! ```
+//! use std::io::Read;
+//! use dare::{io::{DecryptReader, EncryptReader}, Key, Sealer};
+//!
+//! let key = Key::new([7; 32]);
+//! let plaintext = vec![42u8; 100_000];
+//! let mut stream = Vec::new();
+//! EncryptReader::encrypt(&plaintext[..], Sealer::new(&key, 0)?).read_to_end(&mut stream)?;
+//! assert_eq!(stream.len() as u64, dare::encrypted_size(100_000)?);
+//!
+//! let mut back = Vec::new();
+//! DecryptReader::decrypt(&stream[..], &key, 0).read_to_end(&mut back)?;
+//! assert_eq!(back, plaintext);
+//!
+//! stream[70_000] ^= 1; // any modification is detected
+//! assert!(DecryptReader::decrypt(&stream[..], &key, 0).read_to_end(&mut Vec::new()).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! It does no file or network I/O of its own and knows nothing about keys beyond the
 //! 32 bytes it is given: key derivation and sealing live in the object server.
 
@@ -28,7 +47,7 @@ pub mod header;
 pub mod io;
 pub mod size;
 
-pub use codec::{decrypt_buffer, encrypt_buffer, Decoder, Encoder};
+pub use codec::{decrypt_buffer, decrypt_slice, encrypt_buffer, encrypt_slice, Decoder, Encoder};
 pub use error::{Error, Result, SizeError};
 pub use key::{CipherSuite, Key};
 pub use package::{Opener, Sealer};

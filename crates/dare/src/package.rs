@@ -30,14 +30,19 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// A stream under `key` with a fresh random 95-bit nonce, AES-256-GCM, starting at
-    /// sequence number 0.
-    pub fn new(key: &Key) -> Result<Self> {
+    /// A stream under `key` with a fresh random 95-bit nonce and AES-256-GCM whose first
+    /// package has sequence number `first_seq` (0 for a whole stream).
+    pub fn new(key: &Key, first_seq: u32) -> Result<Self> {
         let mut nonce = [0u8; 12];
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| Error::Random)?;
-        Ok(Self::with_nonce(key, CipherSuite::Aes256Gcm, nonce, 0))
+        Ok(Self::with_nonce(
+            key,
+            CipherSuite::Aes256Gcm,
+            nonce,
+            first_seq,
+        ))
     }
 
     /// A stream with a caller-chosen nonce and first sequence number. MinIO derives the
@@ -57,15 +62,35 @@ impl Sealer {
     /// (overwritten), the plaintext payload, and 16 bytes for the tag (overwritten).
     /// Non-final packages must carry exactly 64 KiB; the final one 1..=64 KiB.
     pub fn seal_in_place(&mut self, pkg: &mut [u8], last: bool) -> Result<()> {
+        let payload_len = pkg.len().saturating_sub(HEADER_SIZE + TAG_SIZE);
+        let (header, nonce) = self.next_header(payload_len, last)?;
+        let (head, body) = pkg.split_at_mut(HEADER_SIZE);
+        head.copy_from_slice(header.as_bytes());
+        self.aead.seal(nonce, header.aad(), body);
+        Ok(())
+    }
+
+    /// Seals `payload` as the next package into `out`, which must hold at least
+    /// `payload.len() + 32` bytes. Returns the package length.
+    pub fn seal_into(&mut self, payload: &[u8], out: &mut [u8], last: bool) -> Result<usize> {
+        let len = HEADER_SIZE + payload.len() + TAG_SIZE;
+        let pkg = out.get_mut(..len).ok_or(Error::InvalidPayloadSize)?;
+        let (header, nonce) = self.next_header(payload.len(), last)?;
+        let (head, body) = pkg.split_at_mut(HEADER_SIZE);
+        head.copy_from_slice(header.as_bytes());
+        self.aead.seal_into(nonce, header.aad(), payload, body);
+        Ok(len)
+    }
+
+    /// Checks the package shape and advances the stream: the header and AEAD nonce of
+    /// the next package.
+    fn next_header(&mut self, payload_len: usize, last: bool) -> Result<(Header, [u8; 12])> {
         if self.finished {
             return Err(Error::UnexpectedData);
         }
-        let payload_len = pkg
-            .len()
-            .checked_sub(HEADER_SIZE + TAG_SIZE)
-            .filter(|n| (1..=MAX_PAYLOAD_SIZE).contains(n))
-            .ok_or(Error::InvalidPayloadSize)?;
-        if !last && payload_len != MAX_PAYLOAD_SIZE {
+        if !(1..=MAX_PAYLOAD_SIZE).contains(&payload_len)
+            || (!last && payload_len != MAX_PAYLOAD_SIZE)
+        {
             return Err(Error::InvalidPayloadSize);
         }
         if self.seq > MAX_SEQ {
@@ -73,12 +98,9 @@ impl Sealer {
         }
         let header = Header::v20(self.suite, payload_len, &self.nonce, last);
         let nonce = header.aead_nonce(self.seq as u32)?;
-        let (head, body) = pkg.split_at_mut(HEADER_SIZE);
-        head.copy_from_slice(header.as_bytes());
-        self.aead.seal(nonce, header.aad(), body);
         self.seq += 1;
         self.finished = last;
-        Ok(())
+        Ok((header, nonce))
     }
 
     /// Whether the final package has been sealed.
@@ -168,6 +190,28 @@ impl Opener {
     /// payload length; the plaintext is `pkg[16..16 + len]`. On failure no byte of `pkg`
     /// may be used as plaintext.
     pub fn open_in_place(&mut self, pkg: &mut [u8]) -> Result<usize> {
+        let (header, nonce) = self.check_package(pkg)?;
+        let suite = header.cipher()?;
+        self.aead(suite)
+            .open(nonce, header.aad(), &mut pkg[HEADER_SIZE..])?;
+        Ok(self.advance(&header))
+    }
+
+    /// Authenticates and decrypts one whole package into `out`, which must hold at least
+    /// the payload. Returns the payload length. On failure `out` holds no plaintext.
+    pub fn open_into(&mut self, pkg: &[u8], out: &mut [u8]) -> Result<usize> {
+        let (header, nonce) = self.check_package(pkg)?;
+        let len = header.payload_len();
+        let out = out.get_mut(..len).ok_or(Error::InvalidPayloadSize)?;
+        let suite = header.cipher()?;
+        self.aead(suite)
+            .open_into(nonce, header.aad(), &pkg[HEADER_SIZE..], out)?;
+        Ok(self.advance(&header))
+    }
+
+    /// Every check before the AEAD: header, length, sequence (1.0) or nonce (2.0).
+    /// Returns the header and the AEAD nonce.
+    fn check_package(&mut self, pkg: &[u8]) -> Result<(Header, [u8; 12])> {
         if self.finished {
             return Err(Error::UnexpectedData);
         }
@@ -184,8 +228,7 @@ impl Opener {
             return Err(Error::SequenceOverflow);
         }
         let seq = self.seq as u32;
-        let version = header.version()?;
-        match version {
+        match header.version()? {
             Version::V10 => {
                 if header.sequence_v10() != seq {
                     return Err(Error::SequenceMismatch);
@@ -202,15 +245,20 @@ impl Opener {
                 }
             }
         }
-        let suite = header.cipher()?;
+        Ok((header, header.aead_nonce(seq)?))
+    }
+
+    fn aead(&mut self, suite: CipherSuite) -> &Aead {
         let key = &self.key;
-        let aead = self.aeads[suite as usize].get_or_insert_with(|| Aead::new(key, suite));
-        let nonce = header.aead_nonce(seq)?;
-        aead.open(nonce, header.aad(), &mut pkg[HEADER_SIZE..])?;
+        self.aeads[suite as usize].get_or_insert_with(|| Aead::new(key, suite))
+    }
+
+    /// Records an authenticated package; returns its payload length.
+    fn advance(&mut self, header: &Header) -> usize {
         self.seq += 1;
-        if version == Version::V20 && header.is_final() {
+        if header.version().ok() == Some(Version::V20) && header.is_final() {
             self.finished = true;
         }
-        Ok(header.payload_len())
+        header.payload_len()
     }
 }
