@@ -4,6 +4,8 @@
 //! module or crate.
 
 mod dare_cmd;
+mod kes_cmd;
+mod pem;
 mod secret_file;
 
 use std::process::ExitCode;
@@ -24,12 +26,16 @@ enum Command {
     /// Offline work on DARE streams (the format encrypted objects are stored in).
     #[command(subcommand)]
     Dare(dare_cmd::DareCommand),
+    /// The KES-compatible key server and its admin client.
+    #[command(subcommand)]
+    Kes(kes_cmd::KesCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dare(cmd) => dare_cmd::run(cmd),
+        Command::Kes(cmd) => kes_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

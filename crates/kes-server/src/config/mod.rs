@@ -1,0 +1,559 @@
+//! Key server configuration: parse a file (first-era TOML or current YAML) into the file
+//! model, substitute `${ENV}` values, then validate into the runtime [`Config`].
+//!
+//! Precedence is flag > file > default: the command line may override `address` (the only
+//! setting with a flag); everything else comes from the file or the defaults written here.
+
+pub mod duration;
+pub mod file;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use file::{FileConfig, LogValue, StringOrBool};
+
+use crate::policy::Policy;
+
+/// Default listen address of the current KES era.
+pub const DEFAULT_ADDRESS: &str = "0.0.0.0:7373";
+
+/// A configuration problem: one line naming the field and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (`host:port`).
+    pub address: String,
+    /// The admin identity; `None` when no admin is configured. `disabled` (or any value
+    /// that is not an identity) never matches a client.
+    pub admin: Option<String>,
+    /// TLS settings.
+    pub tls: TlsConfig,
+    /// Per-route overrides keyed by route path.
+    pub api: BTreeMap<String, ApiOverride>,
+    /// Policies by name.
+    pub policies: BTreeMap<String, Policy>,
+    /// Policy name of each identity.
+    pub identities: BTreeMap<String, String>,
+    /// Key cache expiry.
+    pub cache: CacheConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Keys created at start-up if absent.
+    pub keys: Vec<String>,
+    /// The keystore.
+    pub keystore: KeystoreConfig,
+}
+
+/// TLS settings of the key server.
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    /// Private key PEM file.
+    pub key: PathBuf,
+    /// Certificate chain PEM file.
+    pub cert: PathBuf,
+    /// When set, client certificates must chain to these CAs (`tls.auth: on`).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `api.<path>` overrides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiOverride {
+    /// Serve without client authentication.
+    pub skip_auth: bool,
+    /// Request deadline.
+    pub timeout: Option<Duration>,
+}
+
+/// Key cache expiry; zero disables a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Evict all keys this often.
+    pub any: Duration,
+    /// Evict keys unused for this long.
+    pub unused: Duration,
+    /// While the keystore is unreachable, keep serving cached keys this long.
+    pub offline: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            any: Duration::from_secs(300),
+            unused: Duration::from_secs(30),
+            offline: Duration::ZERO,
+        }
+    }
+}
+
+/// Where log events go besides the `/v1/log/*` streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Print error events to stderr.
+    pub error: bool,
+    /// Print audit events to stdout.
+    pub audit: bool,
+}
+
+/// The configured keystore.
+#[derive(Debug, Clone)]
+pub enum KeystoreConfig {
+    /// In memory (first-era default, `--dev`).
+    Memory,
+    /// One file per key in a directory.
+    Fs {
+        /// Key directory.
+        path: PathBuf,
+    },
+    /// Hashicorp Vault / OpenBao K/V.
+    Vault {
+        /// Vault URL.
+        endpoint: String,
+    },
+    /// AWS SecretsManager.
+    Aws {
+        /// Endpoint URL.
+        endpoint: String,
+    },
+}
+
+/// Which syntax a file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// First-era `kes-config.toml`.
+    Toml,
+    /// Current-era YAML.
+    Yaml,
+}
+
+impl Format {
+    /// By file extension: `.toml` is TOML, everything else YAML.
+    pub fn of(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("toml") => Format::Toml,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    parse(&text, Format::of(path), &|k| std::env::var(k).ok())
+        .map_err(|e| ConfigError(format!("config file {}: {}", path.display(), e.0)))
+}
+
+/// Parses and validates configuration text; `env` looks up `${VAR}` substitutions.
+pub fn parse(
+    text: &str,
+    format: Format,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let model: FileConfig = match format {
+        Format::Toml => {
+            let mut value: toml::Value =
+                toml::from_str(text).map_err(|e| ConfigError(one_line(&e.to_string())))?;
+            substitute_toml(&mut value, env, "")?;
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                ConfigError(format!(
+                    "{}: {}",
+                    e.path(),
+                    one_line(&e.inner().to_string())
+                ))
+            })?
+        }
+        Format::Yaml => {
+            let mut value: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(text).map_err(|e| ConfigError(one_line(&e.to_string())))?;
+            if value.is_null() {
+                value = serde_yaml_ng::Value::Mapping(Default::default());
+            }
+            substitute_yaml(&mut value, env, "")?;
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                ConfigError(format!(
+                    "{}: {}",
+                    e.path(),
+                    one_line(&e.inner().to_string())
+                ))
+            })?
+        }
+    };
+    validate(model, format)
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `${NAME}` as a whole scalar value → the variable's value.
+fn env_name(s: &str) -> Option<&str> {
+    s.strip_prefix("${")?
+        .strip_suffix('}')
+        .filter(|n| !n.is_empty())
+}
+
+fn substitute_yaml(
+    v: &mut serde_yaml_ng::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    at: &str,
+) -> Result<(), ConfigError> {
+    use serde_yaml_ng::Value;
+    match v {
+        Value::String(s) => {
+            if let Some(name) = env_name(s) {
+                *s = env(name).ok_or_else(|| {
+                    ConfigError(format!("{at}: environment variable {name} is not set"))
+                })?;
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute_yaml(item, env, &format!("{at}[{i}]"))?;
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, item) in map.iter_mut() {
+                let key = k.as_str().unwrap_or("?");
+                let path = if at.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{at}.{key}")
+                };
+                substitute_yaml(item, env, &path)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn substitute_toml(
+    v: &mut toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    at: &str,
+) -> Result<(), ConfigError> {
+    match v {
+        toml::Value::String(s) => {
+            if let Some(name) = env_name(s) {
+                *s = env(name).ok_or_else(|| {
+                    ConfigError(format!("{at}: environment variable {name} is not set"))
+                })?;
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute_toml(item, env, &format!("{at}[{i}]"))?;
+            }
+        }
+        toml::Value::Table(t) => {
+            for (key, item) in t.iter_mut() {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                substitute_toml(item, env, &path)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn duration(field: &str, v: Option<&String>, default: Duration) -> Result<Duration, ConfigError> {
+    match v.map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => duration::parse(s).map_err(|e| ConfigError(format!("{field}: {e}"))),
+    }
+}
+
+/// A configured identity: 64 hex characters (compared in lowercase).
+fn identity(field: &str, raw: &str) -> Result<String, ConfigError> {
+    let id = raw.trim();
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return err(format!(
+            "{field}: {id:?} is not an identity (64 hex characters; `coffer kes identity of CERT` prints one)"
+        ));
+    }
+    Ok(id.to_ascii_lowercase())
+}
+
+fn switch(field: &str, v: &Option<LogValue>, default: bool) -> Result<bool, ConfigError> {
+    let text = match v {
+        None => return Ok(default),
+        Some(LogValue::Files { file }) => return Ok(!file.is_empty() || default),
+        Some(LogValue::Switch(StringOrBool::Bool(b))) => return Ok(*b),
+        Some(LogValue::Switch(StringOrBool::Text(t))) => t.trim().to_ascii_lowercase(),
+    };
+    match text.as_str() {
+        "" | "on" | "true" | "debug" | "info" | "warn" | "warning" | "error" => Ok(true),
+        "off" | "false" => Ok(false),
+        other => err(format!(
+            "{field}: {other:?} is not one of on, off, DEBUG, INFO, WARN, ERROR"
+        )),
+    }
+}
+
+fn validate(f: FileConfig, format: Format) -> Result<Config, ConfigError> {
+    if let Some(v) = f.version.as_deref().filter(|v| !v.is_empty()) {
+        if v != "v1" {
+            return err(format!("version: {v:?} is not supported (only v1)"));
+        }
+    }
+    if f.kms.is_some() {
+        return err("kms: wrapping stored keys with an external KMS (first-era [kms.*]) is not supported; store keys in [keystore.*] instead");
+    }
+
+    let address = f
+        .address
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_ADDRESS.to_string());
+
+    // Admin: `root` (first era) or `admin.identity`; only an identity can ever match.
+    let admin_raw = match (&f.root, f.admin.as_ref().and_then(|a| a.identity.clone())) {
+        (Some(_), Some(_)) => {
+            return err("root and admin.identity are both set; keep admin.identity")
+        }
+        (Some(r), None) => Some(("root", r.clone())),
+        (None, Some(a)) => Some(("admin.identity", a)),
+        (None, None) => None,
+    };
+    let admin = match admin_raw {
+        Some((_, a)) if a.trim().is_empty() => None,
+        Some((_, a)) if a.trim() == "disabled" => Some("disabled".to_string()),
+        Some((field, a)) => Some(identity(field, &a)?),
+        None => None,
+    };
+    if admin.is_none() && format == Format::Yaml {
+        return err("admin.identity: missing (set an identity, or `disabled`)");
+    }
+
+    let tls_section = f.tls.unwrap_or_default();
+    if tls_section
+        .password
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return err("tls.password: encrypted private keys are not supported; decrypt the key file (openssl pkey -in KEY -out KEY.plain)");
+    }
+    let verify = match &tls_section.auth {
+        None => false,
+        Some(StringOrBool::Bool(b)) => *b,
+        Some(StringOrBool::Text(t)) => match t.trim().to_ascii_lowercase().as_str() {
+            "" | "off" | "false" => false,
+            "on" | "true" => true,
+            other => return err(format!("tls.auth: {other:?} is not on or off")),
+        },
+    };
+    let client_ca = tls_section
+        .ca
+        .filter(|c| !c.trim().is_empty())
+        .map(PathBuf::from);
+    if verify && client_ca.is_none() {
+        return err("tls.ca: required when tls.auth is on");
+    }
+    let tls = TlsConfig {
+        key: tls_section.key.map(PathBuf::from).unwrap_or_default(),
+        cert: tls_section.cert.map(PathBuf::from).unwrap_or_default(),
+        client_ca: if verify { client_ca } else { None },
+    };
+
+    let mut api = BTreeMap::new();
+    for (path, section) in f.api.unwrap_or_default() {
+        if !crate::routes::is_route_path(&path) {
+            return err(format!("api.{path}: not a route of the key server"));
+        }
+        let timeout = match section.timeout.as_ref() {
+            Some(t) => Some(duration(
+                &format!("api.{path}.timeout"),
+                Some(t),
+                Duration::ZERO,
+            )?),
+            None => None,
+        };
+        api.insert(
+            path,
+            ApiOverride {
+                skip_auth: section.skip_auth.unwrap_or(false),
+                timeout,
+            },
+        );
+    }
+
+    let mut policies = BTreeMap::new();
+    let mut identities = BTreeMap::new();
+    for (name, p) in f.policy.unwrap_or_default() {
+        if !kes_proto::name::is_valid_name(&name) {
+            return err(format!("policy.{name}: invalid policy name"));
+        }
+        let mut allow = p.allow.unwrap_or_default();
+        allow.extend(p.paths.unwrap_or_default());
+        let deny = p.deny.unwrap_or_default();
+        for (i, id) in p.identities.unwrap_or_default().iter().enumerate() {
+            if id.trim().is_empty() {
+                continue; // templates leave unused slots empty
+            }
+            let id = identity(&format!("policy.{name}.identities[{i}]"), id)?;
+            if admin.as_deref() == Some(id.as_str()) {
+                return err(format!(
+                    "policy.{name}.identities[{i}]: {id} is the admin identity and cannot have a policy"
+                ));
+            }
+            if let Some(other) = identities.insert(id.clone(), name.clone()) {
+                return err(format!(
+                    "policy.{name}.identities[{i}]: {id} is already assigned to policy {other}"
+                ));
+            }
+        }
+        policies.insert(name, Policy::new(allow, deny));
+    }
+
+    let expiry = f.cache.and_then(|c| c.expiry).unwrap_or_default();
+    let any_field = if expiry.all.is_some() {
+        "cache.expiry.all"
+    } else {
+        "cache.expiry.any"
+    };
+    let cache = CacheConfig {
+        any: duration(
+            any_field,
+            expiry.any.as_ref().or(expiry.all.as_ref()),
+            CacheConfig::default().any,
+        )?,
+        unused: duration(
+            "cache.expiry.unused",
+            expiry.unused.as_ref(),
+            CacheConfig::default().unused,
+        )?,
+        offline: duration(
+            "cache.expiry.offline",
+            expiry.offline.as_ref(),
+            Duration::ZERO,
+        )?,
+    };
+
+    let log_section = f.log.unwrap_or_default();
+    let log = LogConfig {
+        error: switch("log.error", &log_section.error, true)?,
+        audit: switch("log.audit", &log_section.audit, format == Format::Yaml)?,
+    };
+
+    let mut keys = Vec::new();
+    for (i, k) in f.keys.unwrap_or_default().into_iter().enumerate() {
+        if !kes_proto::name::is_valid_name(&k.name) {
+            return err(format!(
+                "keys[{i}].name: {:?} is not a valid key name",
+                k.name
+            ));
+        }
+        keys.push(k.name);
+    }
+
+    let keystore = keystore(f.keystore, format)?;
+    Ok(Config {
+        address,
+        admin,
+        tls,
+        api,
+        policies,
+        identities,
+        cache,
+        log,
+        keys,
+        keystore,
+    })
+}
+
+fn keystore(
+    section: Option<file::KeystoreSection>,
+    format: Format,
+) -> Result<KeystoreConfig, ConfigError> {
+    let Some(ks) = section else {
+        return match format {
+            Format::Toml => Ok(KeystoreConfig::Memory),
+            Format::Yaml => err("keystore: missing (configure exactly one of fs, vault, aws)"),
+        };
+    };
+    let mut found = Vec::new();
+    if ks.fs.is_some() {
+        found.push("fs");
+    }
+    if ks.vault.is_some() {
+        found.push("vault");
+    }
+    if ks.aws.is_some() {
+        found.push("aws");
+    }
+    for (name, present) in [
+        ("fortanix", ks.fortanix.is_some()),
+        ("gemalto", ks.gemalto.is_some()),
+        ("gcp", ks.gcp.is_some()),
+        ("azure", ks.azure.is_some()),
+        ("entrust", ks.entrust.is_some()),
+    ] {
+        if present {
+            return err(format!(
+                "keystore.{name}: this keystore is not supported by coffer (use fs, vault or aws)"
+            ));
+        }
+    }
+    if found.len() > 1 {
+        return err(format!(
+            "keystore: more than one keystore configured ({}); keep one",
+            found.join(", ")
+        ));
+    }
+    if let Some(fs) = ks.fs {
+        let path = fs.path.filter(|p| !p.trim().is_empty());
+        let Some(path) = path else {
+            return err("keystore.fs.path: missing");
+        };
+        return Ok(KeystoreConfig::Fs {
+            path: PathBuf::from(path),
+        });
+    }
+    if let Some(v) = ks.vault {
+        let endpoint = v.endpoint.or(v.address).filter(|e| !e.trim().is_empty());
+        let Some(endpoint) = endpoint else {
+            return err("keystore.vault.endpoint: missing");
+        };
+        if let Some(ping) = v.status.as_ref().and_then(|s| s.ping.as_ref()) {
+            duration("keystore.vault.status.ping", Some(ping), Duration::ZERO)?;
+        }
+        if let Some(retry) = v.approle.as_ref().and_then(|a| a.retry.as_ref()) {
+            duration("keystore.vault.approle.retry", Some(retry), Duration::ZERO)?;
+        }
+        if v.approle.is_some() && v.kubernetes.is_some() {
+            return err("keystore.vault: approle and kubernetes are both set; keep one");
+        }
+        return Ok(KeystoreConfig::Vault { endpoint });
+    }
+    if let Some(a) = ks.aws {
+        let sm = match (a.secretsmanager, a.secrets_manager) {
+            (Some(s), None) | (None, Some(s)) => s,
+            (Some(_), Some(_)) => {
+                return err("keystore.aws: secretsmanager and secrets_manager are both set")
+            }
+            (None, None) => return err("keystore.aws.secretsmanager: missing"),
+        };
+        let endpoint = sm.endpoint.or(sm.address).unwrap_or_default();
+        return Ok(KeystoreConfig::Aws { endpoint });
+    }
+    match format {
+        Format::Toml => Ok(KeystoreConfig::Memory),
+        Format::Yaml => err("keystore: empty (configure exactly one of fs, vault, aws)"),
+    }
+}
