@@ -252,13 +252,14 @@ async fn server(args: ServerArgs) -> Result<()> {
             bail!("kes server needs --config FILE (or --dev for a throwaway development server)");
         };
         let cfg = config::load(&path)?;
+        let store = kes_server::open_keystore(&cfg.keystore)
+            .map_err(|e| anyhow!("config file {}: {e}", path.display()))?;
         if cfg.tls.key.as_os_str().is_empty() || cfg.tls.cert.as_os_str().is_empty() {
             bail!("config file {}: tls.key and tls.cert are required (the key server only serves HTTPS)", path.display());
         }
         let certs =
             kes_server::tls::load_certs(&cfg.tls.cert).map_err(|e| anyhow!("tls.cert: {e}"))?;
         let key = kes_server::tls::load_key(&cfg.tls.key).map_err(|e| anyhow!("tls.key: {e}"))?;
-        let store = kes_server::open_keystore(&cfg.keystore).map_err(|e| anyhow!(e))?;
         let admin = match cfg.admin.as_deref() {
             Some(a) => a.to_string(),
             None => "none".to_string(),

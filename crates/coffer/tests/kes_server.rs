@@ -715,7 +715,13 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_21_ready_with_skip_auth_and_unreachable_keystore() {
-    let f = Fixture::start("api:\n  /v1/ready:\n    skip_auth: true\n");
+    let f = Fixture::start("api:\n  /v1/ready:\n    skip_auth: true\nkeys:\n  - name: boot-key\n");
+    // keys: listed in the config exist from the start.
+    let d = json(
+        &f.raw(&f.admin, Method::GET, "/v1/key/describe/boot-key", None)
+            .await,
+    );
+    assert_eq!(d["name"], "boot-key");
     assert_eq!(no_cert_request(&f.proc.addr, "/v1/ready").await, Ok(200));
     assert_eq!(
         no_cert_request(&f.proc.addr, "/v1/key/list/").await,

@@ -52,6 +52,17 @@ impl FsKeyStore {
     }
 }
 
+/// A missing key file means "not found" only while the key directory exists; without
+/// the directory (an unmounted volume, say) the keystore is unreachable, and a caller
+/// must not conclude that the key is gone.
+fn not_found(dir: &Path) -> Error {
+    if dir.is_dir() {
+        Error::NotFound
+    } else {
+        Error::Unreachable(format!("key directory {} is missing", dir.display()))
+    }
+}
+
 fn backend(what: &str, e: &std::io::Error) -> Error {
     Error::Backend(format!("{what}: {e}"))
 }
@@ -110,11 +121,12 @@ impl KeyStore for FsKeyStore {
 
     async fn get(&self, name: &str) -> Result<Zeroizing<Vec<u8>>> {
         let path = self.key_path(name)?;
+        let dir = self.dir.clone();
         blocking(move || {
             use std::io::Read;
             let f = match std::fs::File::open(&path) {
                 Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(&dir)),
                 Err(e) => return Err(backend("open key file", &e)),
             };
             let mut buf = Zeroizing::new(Vec::new());
@@ -135,7 +147,7 @@ impl KeyStore for FsKeyStore {
         blocking(move || {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(&dir)),
                 Err(e) => return Err(backend("remove key file", &e)),
             }
             sync_dir(&dir)
@@ -148,7 +160,12 @@ impl KeyStore for FsKeyStore {
         let prefix = prefix.to_string();
         blocking(move || {
             let mut names = Vec::new();
-            let entries = std::fs::read_dir(&dir).map_err(|e| backend("read key directory", &e))?;
+            let entries = std::fs::read_dir(&dir).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::Unreachable(format!("key directory {} is missing", dir.display()))
+                }
+                _ => backend("read key directory", &e),
+            })?;
             for entry in entries {
                 let entry = entry.map_err(|e| backend("read key directory", &e))?;
                 let Ok(name) = entry.file_name().into_string() else {

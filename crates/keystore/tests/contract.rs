@@ -99,4 +99,10 @@ async fn fs_keystore_files_are_private_and_names_are_checked() {
     // A missing directory is "unreachable", not "not found".
     std::fs::remove_dir_all(&dir).expect("rm");
     assert!(matches!(store.status().await, Err(Error::Unreachable(_))));
+    assert!(matches!(store.get("k").await, Err(Error::Unreachable(_))));
+    assert!(matches!(
+        store.delete("k").await,
+        Err(Error::Unreachable(_))
+    ));
+    assert!(matches!(store.list("").await, Err(Error::Unreachable(_))));
 }

@@ -45,6 +45,8 @@ pub fn rand_u64() -> u64 {
 pub struct Proc {
     pub child: Child,
     pub addr: String,
+    /// Everything the process wrote to stderr so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Proc {
@@ -56,7 +58,16 @@ impl Drop for Proc {
 
 /// Starts `coffer kes server` with `args` and waits (bounded) for its listen address.
 pub fn start_kes(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+    start_kes_in(args, None)
+}
+
+/// Like [`start_kes`], with a working directory.
+pub fn start_kes_in(args: &[&str], cwd: Option<&Path>) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd
         .arg("kes")
         .arg("server")
         .args(args)
@@ -66,10 +77,15 @@ pub fn start_kes(args: &[&str]) -> Proc {
         .expect("start coffer kes server");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            if let Ok(mut l) = sink.lock() {
+                l.push(line.clone());
+            }
             if let Some(addr) = line.strip_prefix("coffer kes server listening on https://") {
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(Ok(addr.to_string()));
@@ -84,7 +100,13 @@ pub fn start_kes(args: &[&str]) -> Proc {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(Ok(addr)) => return Proc { child, addr },
+            Ok(Ok(addr)) => {
+                return Proc {
+                    child,
+                    addr,
+                    stderr: lines,
+                }
+            }
             Ok(Err(line)) => errors.push(line),
             Err(_) => {
                 let _ = child.kill();
@@ -98,9 +120,11 @@ pub fn start_kes(args: &[&str]) -> Proc {
 pub fn coffer(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("KES_SERVER")
         .env_remove("KES_API_KEY")
+        .env_remove("MINIO_KMS_KES_ENDPOINT")
+        .env_remove("MINIO_KMS_KES_API_KEY")
+        .envs(env.iter().copied())
         .output()
         .expect("run coffer");
     (

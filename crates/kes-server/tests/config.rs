@@ -1,0 +1,181 @@
+//! Configuration files of both KES eras: what parses, what each invalid file says.
+
+use std::time::Duration;
+
+use kes_server::config::{parse, Format, KeystoreConfig};
+
+const ID_A: &str = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22";
+const ID_M: &str = "dd46485bedc9ad2909d2e8f9017216eec4413bc5c64b236d992f7ec19c843c5f";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "ADMIN" => Some(ID_A.to_string()),
+        "KEYS_DIR" => Some("/tmp/keys".to_string()),
+        _ => None,
+    }
+}
+
+fn yaml(text: &str) -> Result<kes_server::config::Config, String> {
+    parse(text, Format::Yaml, &env).map_err(|e| e.0)
+}
+
+fn toml(text: &str) -> Result<kes_server::config::Config, String> {
+    parse(text, Format::Toml, &env).map_err(|e| e.0)
+}
+
+#[test]
+fn seed_toml_parses_with_its_vault_keystore() {
+    let seed = include_str!("../../coffer/tests/data/seed-kes-config.toml");
+    let c = toml(seed).expect("seed parses");
+    assert_eq!(c.address, "127.0.0.1:7373");
+    assert_eq!(c.admin, None, "the seed has no root");
+    assert_eq!(c.identities.get(ID_M).map(String::as_str), Some("minio"));
+    let p = c.policies.get("minio").expect("policy");
+    assert!(p.allows("/v1/key/generate/minio-default"));
+    assert!(!p.allows("/v1/key/delete/minio-default"));
+    assert_eq!(c.cache.any, Duration::from_secs(300));
+    assert_eq!(c.cache.unused, Duration::from_secs(20));
+    assert!(
+        matches!(c.keystore, KeystoreConfig::Vault { ref endpoint } if endpoint == "https://127.0.0.1:8200")
+    );
+    assert!(!c.log.audit, "first era: audit off unless configured");
+}
+
+#[test]
+fn current_yaml_with_env_substitution() {
+    let c = yaml(
+        r#"
+version: v1
+address: 0.0.0.0:7373
+admin:
+  identity: ${ADMIN}
+tls:
+  key: ./server.key
+  cert: ./server.cert
+  auth: off
+api:
+  /v1/ready:
+    skip_auth: true
+    timeout: 5s
+cache:
+  expiry:
+    any: 5m0s
+    unused: 20s
+    offline: 1h
+log:
+  error: on
+  audit: off
+policy:
+  my-app:
+    allow:
+    - /v1/key/create/my-app*
+    deny:
+    - /v1/key/generate/my-app-internal*
+    identities:
+    - DD46485BEDC9AD2909D2E8F9017216EEC4413BC5C64B236D992F7EC19C843C5F
+keys:
+  - name: my-key
+keystore:
+  fs:
+    path: ${KEYS_DIR}
+"#,
+    )
+    .expect("valid");
+    assert_eq!(c.admin.as_deref(), Some(ID_A));
+    assert_eq!(
+        c.identities.get(ID_M).map(String::as_str),
+        Some("my-app"),
+        "identities are lowercased"
+    );
+    assert!(c.api["/v1/ready"].skip_auth);
+    assert_eq!(c.api["/v1/ready"].timeout, Some(Duration::from_secs(5)));
+    assert_eq!(c.cache.offline, Duration::from_secs(3600));
+    assert_eq!(c.keys, ["my-key"]);
+    assert!(!c.log.audit && c.log.error);
+    assert!(
+        matches!(c.keystore, KeystoreConfig::Fs { ref path } if path.to_str() == Some("/tmp/keys"))
+    );
+}
+
+#[test]
+fn invalid_configs_name_the_field() {
+    let base = format!("admin:\n  identity: {ID_A}\nkeystore:\n  fs:\n    path: /tmp/k\n");
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{base}bogus: 1\n"), "bogus"),
+        (format!("{base}tls:\n  key: a\n  kee: b\n"), "kee"),
+        ("admin:\n  identity: ${NOPE}\nkeystore:\n  fs:\n    path: x\n".into(), "NOPE"),
+        ("keystore:\n  fs:\n    path: x\n".into(), "admin.identity"),
+        (format!("admin:\n  identity: {ID_A}\n"), "keystore"),
+        (format!("{base}cache:\n  expiry:\n    any: 5 minutes\n"), "cache.expiry.any"),
+        (format!("{base}policy:\n  p:\n    identities: [not-an-identity]\n"), "policy.p.identities[0]"),
+        (format!("{base}policy:\n  p:\n    identities: [{ID_A}]\n"), "admin identity"),
+        (
+            format!("{base}policy:\n  p:\n    identities: [{ID_M}]\n  q:\n    identities: [{ID_M}]\n"),
+            "already assigned",
+        ),
+        (format!("admin:\n  identity: {ID_A}\nkeystore:\n  fs:\n    path: a\n  vault:\n    endpoint: b\n"), "more than one"),
+        (format!("{base}version: v2\n"), "version"),
+        (format!("{base}api:\n  /v1/nope:\n    skip_auth: true\n"), "api./v1/nope"),
+        (format!("{base}log:\n  audit: loud\n"), "log.audit"),
+        (format!("{base}tls:\n  auth: on\n"), "tls.ca"),
+        (format!("{base}tls:\n  password: secret\n"), "tls.password"),
+        (format!("{base}keys:\n  - name: bad.name\n"), "keys[0]"),
+        (format!("admin:\n  identity: {ID_A}\nkeystore:\n  azure:\n    x: 1\n"), "keystore.azure"),
+        ("admin: [\n".into(), ""),
+    ];
+    for (text, want) in cases {
+        let err = yaml(&text).expect_err(&text);
+        assert!(err.contains(want), "want {want:?} in {err:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+        assert!(!err.contains("secret"), "a secret value leaked: {err}");
+    }
+}
+
+#[test]
+fn toml_errors_and_defaults() {
+    assert!(
+        toml("root = \"disabled\"\n")
+            .expect("minimal")
+            .admin
+            .as_deref()
+            == Some("disabled")
+    );
+    let c = toml("").expect("empty first-era file: in-memory keystore");
+    assert!(matches!(c.keystore, KeystoreConfig::Memory));
+    let err = toml("address = 1\n").expect_err("type");
+    assert!(err.contains("address"), "{err}");
+    let err = toml("[kms.vault]\naddress = \"x\"\n").expect_err("kms wrap");
+    assert!(err.contains("kms"), "{err}");
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,300}") {
+            let _ = kes_server::config::parse(&text, kes_server::config::Format::Yaml, &|_| None);
+            let _ = kes_server::config::parse(&text, kes_server::config::Format::Toml, &|_| None);
+        }
+
+        #[test]
+        fn mutated_valid_configs_never_panic(cut in 0usize..200, insert in "[ :\\-\\[\\]{}\"'#a-z0-9\\n$]{0,8}") {
+            let base = "admin:\n  identity: 3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22\npolicy:\n  p:\n    allow: [/v1/key/*]\ncache:\n  expiry:\n    any: 5m\nkeystore:\n  fs:\n    path: /tmp/x\n";
+            let at = cut.min(base.len());
+            let at = (0..=at).rev().find(|i| base.is_char_boundary(*i)).unwrap_or(0);
+            let text = format!("{}{}{}", &base[..at], insert, &base[at..]);
+            let _ = kes_server::config::parse(&text, kes_server::config::Format::Yaml, &|_| None);
+        }
+
+        #[test]
+        fn route_resolution_never_panics(path in "/[a-z0-9/%*._-]{0,60}") {
+            let table = kes_server::routes::table();
+            if let Some((route, canonical, resource)) = kes_server::routes::resolve(&table, &path) {
+                prop_assert!(canonical.starts_with(route.path.trim_end_matches('/')));
+                prop_assert!(path.ends_with(&resource));
+            }
+        }
+    }
+}
