@@ -7,6 +7,7 @@ mod dare_cmd;
 mod kes_cmd;
 mod pem;
 mod secret_file;
+mod server_cmd;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the S3 object server on a data directory.
+    Server(server_cmd::ServerArgs),
     /// Offline work on DARE streams (the format encrypted objects are stored in).
     #[command(subcommand)]
     Dare(dare_cmd::DareCommand),
@@ -34,6 +37,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Server(args) => server_cmd::run(args),
         Command::Dare(cmd) => dare_cmd::run(cmd),
         Command::Kes(cmd) => kes_cmd::run(cmd),
     };

@@ -125,11 +125,17 @@ impl KesClient {
             .map(|e| normalize_endpoint(e))
             .collect::<Result<Vec<_>>>()?;
         let tls = client_config(identity, trust)?;
+        // Without TCP_NODELAY an HTTP/2 request written in two segments waits for the
+        // peer's delayed ACK: ~40 ms per call instead of ~0.2 ms.
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
             .enable_all_versions()
-            .build();
+            .wrap_connector(http);
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);

@@ -1,0 +1,66 @@
+//! The Coffer object server: the S3 API (via s3s: routing, SigV4 header, presigned and
+//! streaming auth, XML) over a pluggable storage backend, with MinIO's health endpoints,
+//! Prometheus metrics and a JSON access log.
+//!
+//! What it does not do yet: server-side encryption (the metadata record has room for
+//! it), bucket policy evaluation (policies are stored and returned), versioning.
+
+pub mod http;
+pub mod s3;
+pub mod store;
+
+use std::sync::Arc;
+
+/// The region this server reports.
+pub const REGION: &str = "us-east-1";
+
+/// Everything needed to run an object server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `host:port` to listen on.
+    pub address: String,
+    /// Access key / secret key pairs; the first is the root user.
+    pub users: Vec<(String, String)>,
+    /// Virtual-host-style base domain(s) (`MINIO_DOMAIN`), if any.
+    pub domains: Vec<String>,
+    /// TLS certificate chain and key (PEM files), if HTTPS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Print one JSON line per request to stdout.
+    pub access_log: bool,
+}
+
+/// Builds the s3s service over a store.
+pub fn service(
+    store: Arc<dyn store::ObjectStore>,
+    config: &ServerConfig,
+) -> Result<s3s::service::S3Service, String> {
+    let mut builder = s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store));
+    builder.set_auth(http::Users::new(&config.users));
+    builder.set_host(http::Host::new(&config.domains));
+    Ok(builder.build())
+}
+
+/// A running object server.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Whether it serves HTTPS.
+    pub https: bool,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Serves until the process ends.
+    pub async fn wait(self) {
+        let _ = (&mut { self }.task).await;
+    }
+}
+
+/// Opens the filesystem store in `dir` and starts serving.
+pub async fn start(dir: &std::path::Path, config: ServerConfig) -> Result<Running, String> {
+    let store = store::fs::FsStore::open(dir)
+        .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+    let service = service(Arc::new(store), &config)?;
+    http::serve(service, config).await
+}

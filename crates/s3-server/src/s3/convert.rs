@@ -1,0 +1,132 @@
+//! Conversions between S3 DTOs and the stored metadata record.
+
+use s3s::dto::{ETag, Timestamp};
+use s3s::{s3_error, S3Result};
+
+use crate::store::ObjectMeta;
+
+/// The ETag header value of a stored ETag.
+pub fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_string())
+}
+
+/// Unix nanoseconds → S3 timestamp.
+pub fn timestamp(ns: i128) -> Timestamp {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ns)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .into()
+}
+
+/// S3 timestamp → Unix nanoseconds.
+pub fn to_ns(t: &Timestamp) -> i128 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp_nanos()
+}
+
+/// User metadata of a request (`x-amz-meta-*`, names lower-cased).
+pub fn user_meta(m: Option<s3s::dto::Metadata>) -> std::collections::BTreeMap<String, String> {
+    m.into_iter()
+        .flatten()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// User metadata for a response.
+pub fn metadata_out(meta: &ObjectMeta) -> Option<s3s::dto::Metadata> {
+    if meta.user.is_empty() {
+        None
+    } else {
+        Some(
+            meta.user
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// Parses `x-amz-tagging` (URL query form `k1=v1&k2=v2`).
+pub fn parse_tagging_header(h: Option<&str>) -> S3Result<Vec<(String, String)>> {
+    let Some(h) = h.filter(|h| !h.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let mut tags = Vec::new();
+    for pair in h.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k)
+            .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-tagging header"))?;
+        let v = percent_decode(v)
+            .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-tagging header"))?;
+        tags.push((k, v));
+    }
+    check_tags(&tags)?;
+    Ok(tags)
+}
+
+/// AWS limits on object tags: at most 10, keys 1..=128 and values ..=256 characters,
+/// keys unique.
+pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
+    if tags.len() > 10 {
+        return Err(s3_error!(InvalidTag, "an object can have at most 10 tags"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(s3_error!(
+                InvalidTag,
+                "tag keys must be 1-128 and values 0-256 characters"
+            ));
+        }
+        if !seen.insert(k) {
+            return Err(s3_error!(InvalidTag, "duplicate tag key"));
+        }
+    }
+    Ok(())
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let h = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Percent-encodes for `encoding-type=url` listings (RFC 3986 unreserved kept).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The MD5 of a `Content-MD5` header (base64), or `InvalidDigest`.
+pub fn content_md5(h: Option<&str>) -> S3Result<Option<[u8; 16]>> {
+    use base64::Engine;
+    let Some(h) = h else { return Ok(None) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(h.trim())
+        .map_err(|_| s3_error!(InvalidDigest))?;
+    let arr: [u8; 16] = bytes.try_into().map_err(|_| s3_error!(InvalidDigest))?;
+    Ok(Some(arr))
+}

@@ -1,0 +1,29 @@
+//! The one place where storage errors become S3 errors.
+
+use s3s::{s3_error, S3Error};
+
+use crate::store::StoreError;
+
+/// Maps a storage error to the S3 error a client expects. Internal causes keep their
+/// detail in the error source (logged), not in the message sent to the client.
+pub fn s3(e: StoreError) -> S3Error {
+    match e {
+        StoreError::NoSuchBucket => s3_error!(NoSuchBucket),
+        StoreError::BucketAlreadyOwnedByYou => s3_error!(BucketAlreadyOwnedByYou),
+        StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty),
+        StoreError::NoSuchKey => s3_error!(NoSuchKey),
+        StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
+        StoreError::InvalidPart(m) => s3_error!(InvalidPart, "{m}"),
+        StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        StoreError::EntityTooSmall(n) => {
+            s3_error!(EntityTooSmall, "part {n} is smaller than 5 MiB")
+        }
+        StoreError::BadDigest => s3_error!(BadDigest),
+        StoreError::IncompleteBody => s3_error!(IncompleteBody),
+        StoreError::Body(m) => s3_error!(IncompleteBody, "request body: {m}"),
+        other @ StoreError::Internal(_) => {
+            eprintln!("coffer server: internal error: {other}");
+            S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(other))
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Listings: ListObjects v1/v2, ListObjectVersions (unversioned), with prefix,
+//! delimiter, markers, continuation tokens, max-keys and `encoding-type=url`.
+
+use base64::Engine;
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::convert::{etag, timestamp, url_encode};
+use super::errors::s3;
+use super::CofferS3;
+use crate::store::ListEntry;
+
+/// One page of a listing.
+struct Page {
+    entries: Vec<ListEntry>,
+    prefixes: Vec<String>,
+    truncated: bool,
+    /// The last key or common prefix returned (the next marker).
+    last: Option<String>,
+}
+
+/// Sorts after every key that starts with `s`.
+fn past(s: &str) -> String {
+    format!("{s}\u{10FFFF}")
+}
+
+async fn walk(
+    s: &CofferS3,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    marker: &str,
+    max_keys: usize,
+) -> S3Result<Page> {
+    let mut page = Page {
+        entries: Vec::new(),
+        prefixes: Vec::new(),
+        truncated: false,
+        last: None,
+    };
+    let delimiter = delimiter.filter(|d| !d.is_empty());
+    // A marker that is a common prefix skips everything under it.
+    let mut after = match delimiter {
+        Some(d)
+            if marker.starts_with(prefix)
+                && marker[prefix.len()..].contains(d)
+                && marker.ends_with(d) =>
+        {
+            past(marker)
+        }
+        _ => marker.to_string(),
+    };
+    if max_keys == 0 {
+        return Ok(page);
+    }
+    'outer: loop {
+        let batch = s
+            .store
+            .list_objects(bucket, prefix, &after, 1000)
+            .await
+            .map_err(s3)?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in batch {
+            let rest = &e.key[prefix.len()..];
+            if let Some(pos) = delimiter.and_then(|d| rest.find(d).map(|p| p + d.len())) {
+                let cp = e.key[..prefix.len() + pos].to_string();
+                if page.entries.len() + page.prefixes.len() == max_keys {
+                    page.truncated = true;
+                    break 'outer;
+                }
+                after = past(&cp);
+                page.last = Some(cp.clone());
+                page.prefixes.push(cp);
+                continue 'outer;
+            }
+            if page.entries.len() + page.prefixes.len() == max_keys {
+                page.truncated = true;
+                break 'outer;
+            }
+            after = e.key.clone();
+            page.last = Some(e.key.clone());
+            page.entries.push(e);
+        }
+    }
+    Ok(page)
+}
+
+fn max_keys(m: Option<i32>) -> S3Result<usize> {
+    match m {
+        None => Ok(1000),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must not be negative")),
+        Some(n) => Ok((n as usize).min(1000)),
+    }
+}
+
+fn url_mode(e: &Option<EncodingType>) -> S3Result<bool> {
+    match e.as_ref().map(|e| e.as_str()) {
+        None => Ok(false),
+        Some("url") => Ok(true),
+        Some(other) => Err(s3_error!(InvalidArgument, "invalid encoding-type {other}")),
+    }
+}
+
+fn enc(url: bool, s: &str) -> String {
+    if url {
+        url_encode(s)
+    } else {
+        s.to_string()
+    }
+}
+
+fn objects(entries: &[ListEntry], url: bool) -> Vec<Object> {
+    entries
+        .iter()
+        .map(|e| Object {
+            key: Some(enc(url, &e.key)),
+            size: i64::try_from(e.size).ok(),
+            e_tag: Some(etag(&e.etag)),
+            last_modified: Some(timestamp(e.modified_ns)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn prefixes(p: &[String], url: bool) -> Vec<CommonPrefix> {
+    p.iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc(url, p)),
+        })
+        .collect()
+}
+
+/// ListObjects (v1).
+pub async fn v1(
+    s: &CofferS3,
+    req: S3Request<ListObjectsInput>,
+) -> S3Result<S3Response<ListObjectsOutput>> {
+    let i = req.input;
+    let url = url_mode(&i.encoding_type)?;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let marker = i.marker.clone().unwrap_or_default();
+    let max = max_keys(i.max_keys)?;
+    let page = walk(s, &i.bucket, &prefix, i.delimiter.as_deref(), &marker, max).await?;
+    let next_marker = (page.truncated && i.delimiter.is_some())
+        .then(|| page.last.clone())
+        .flatten();
+    Ok(S3Response::new(ListObjectsOutput {
+        name: Some(i.bucket),
+        prefix: Some(enc(url, &prefix)),
+        marker: Some(enc(url, &marker)),
+        max_keys: Some(max as i32),
+        is_truncated: Some(page.truncated),
+        contents: Some(objects(&page.entries, url)),
+        common_prefixes: Some(prefixes(&page.prefixes, url)),
+        delimiter: i.delimiter.map(|d| enc(url, &d)),
+        next_marker: next_marker.map(|m| enc(url, &m)),
+        encoding_type: i.encoding_type,
+        ..Default::default()
+    }))
+}
+
+/// ListObjectsV2.
+pub async fn v2(
+    s: &CofferS3,
+    req: S3Request<ListObjectsV2Input>,
+) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let i = req.input;
+    let url = url_mode(&i.encoding_type)?;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let max = max_keys(i.max_keys)?;
+    let marker = match &i.continuation_token {
+        Some(t) => {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .map_err(|_| {
+                    s3_error!(
+                        InvalidArgument,
+                        "The continuation token provided is incorrect"
+                    )
+                })?;
+            String::from_utf8(bytes).map_err(|_| {
+                s3_error!(
+                    InvalidArgument,
+                    "The continuation token provided is incorrect"
+                )
+            })?
+        }
+        None => i.start_after.clone().unwrap_or_default(),
+    };
+    let page = walk(s, &i.bucket, &prefix, i.delimiter.as_deref(), &marker, max).await?;
+    let next = page
+        .truncated
+        .then(|| {
+            page.last
+                .as_ref()
+                .map(|l| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l))
+        })
+        .flatten();
+    let owner = i.fetch_owner.unwrap_or(false).then(owner);
+    let mut contents = objects(&page.entries, url);
+    if let Some(o) = owner {
+        for c in &mut contents {
+            c.owner = Some(o.clone());
+        }
+    }
+    Ok(S3Response::new(ListObjectsV2Output {
+        name: Some(i.bucket),
+        prefix: Some(enc(url, &prefix)),
+        max_keys: Some(max as i32),
+        key_count: Some((page.entries.len() + page.prefixes.len()) as i32),
+        continuation_token: i.continuation_token,
+        is_truncated: Some(page.truncated),
+        next_continuation_token: next,
+        contents: Some(contents),
+        common_prefixes: Some(prefixes(&page.prefixes, url)),
+        delimiter: i.delimiter.map(|d| enc(url, &d)),
+        encoding_type: i.encoding_type,
+        start_after: i.start_after.map(|a| enc(url, &a)),
+        ..Default::default()
+    }))
+}
+
+/// The owner every object has (single-tenant server).
+pub fn owner() -> Owner {
+    Owner {
+        display_name: Some("coffer".into()),
+        id: Some("02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4".into()),
+    }
+}
+
+/// ListObjectVersions for unversioned buckets: every object is version "null".
+pub async fn versions(
+    s: &CofferS3,
+    req: S3Request<ListObjectVersionsInput>,
+) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    let i = req.input;
+    let url = url_mode(&i.encoding_type)?;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let marker = i.key_marker.clone().unwrap_or_default();
+    let max = max_keys(i.max_keys)?;
+    let page = walk(s, &i.bucket, &prefix, i.delimiter.as_deref(), &marker, max).await?;
+    let versions = page
+        .entries
+        .iter()
+        .map(|e| ObjectVersion {
+            key: Some(enc(url, &e.key)),
+            version_id: Some("null".into()),
+            is_latest: Some(true),
+            size: i64::try_from(e.size).ok(),
+            e_tag: Some(etag(&e.etag)),
+            last_modified: Some(timestamp(e.modified_ns)),
+            owner: Some(owner()),
+            storage_class: Some(ObjectVersionStorageClass::from_static(
+                ObjectVersionStorageClass::STANDARD,
+            )),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        name: Some(i.bucket),
+        prefix: Some(enc(url, &prefix)),
+        key_marker: Some(enc(url, &marker)),
+        max_keys: Some(max as i32),
+        is_truncated: Some(page.truncated),
+        next_key_marker: page
+            .truncated
+            .then(|| page.last.clone())
+            .flatten()
+            .map(|m| enc(url, &m)),
+        next_version_id_marker: page.truncated.then(|| "null".to_string()),
+        versions: Some(versions),
+        common_prefixes: Some(prefixes(&page.prefixes, url)),
+        delimiter: i.delimiter.map(|d| enc(url, &d)),
+        encoding_type: i.encoding_type,
+        ..Default::default()
+    }))
+}

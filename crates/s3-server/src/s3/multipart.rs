@@ -1,0 +1,289 @@
+//! Multipart uploads.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::convert::{self, etag, timestamp};
+use super::errors::s3;
+use super::objects::{body_stream, requested_meta};
+use super::CofferS3;
+use crate::store::PutOptions;
+
+/// Largest part number S3 allows.
+const MAX_PART: i32 = 10_000;
+
+/// CreateMultipartUpload.
+pub async fn create(
+    s: &CofferS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let i = req.input;
+    let meta = requested_meta(
+        i.content_type.map(|c| c.to_string()),
+        i.content_encoding,
+        i.content_disposition,
+        i.content_language,
+        i.cache_control,
+        i.expires.as_ref(),
+        i.website_redirect_location,
+        i.metadata,
+        i.tagging.as_deref(),
+    )?;
+    let id = s
+        .store
+        .create_multipart(&i.bucket, &i.key, meta)
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(id),
+        ..Default::default()
+    }))
+}
+
+/// UploadPart.
+pub async fn upload_part(
+    s: &CofferS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let i = req.input;
+    if !(1..=MAX_PART).contains(&i.part_number) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    let opts = PutOptions {
+        meta: Default::default(),
+        content_md5: convert::content_md5(i.content_md5.as_deref())?,
+        content_length: i.content_length.and_then(|n| u64::try_from(n).ok()),
+    };
+    let part = s
+        .store
+        .upload_part(
+            &i.bucket,
+            &i.key,
+            &i.upload_id,
+            i.part_number,
+            body_stream(i.body),
+            opts,
+        )
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag(&part.etag)),
+        ..Default::default()
+    }))
+}
+
+/// UploadPartCopy (with optional source range).
+pub async fn upload_part_copy(
+    s: &CofferS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let i = req.input;
+    if !(1..=MAX_PART).contains(&i.part_number) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    let CopySource::Bucket { bucket, key, .. } = &i.copy_source else {
+        return Err(s3_error!(
+            NotImplemented,
+            "access point copy sources are not supported"
+        ));
+    };
+    let src = s.store.head_object(bucket, key).await.map_err(s3)?;
+    let cond = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == src.etag);
+    if i.copy_source_if_match.as_ref().is_some_and(|c| !cond(c))
+        || i.copy_source_if_none_match.as_ref().is_some_and(cond)
+    {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    let span = match &i.copy_source_range {
+        None => None,
+        Some(r) => {
+            let r = r
+                .strip_prefix("bytes=")
+                .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
+            let (a, b) = r
+                .split_once('-')
+                .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
+            let a: u64 = a
+                .parse()
+                .map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
+            let b: u64 = b
+                .parse()
+                .map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
+            if a > b || b >= src.size {
+                return Err(s3_error!(InvalidRange));
+            }
+            Some(a..b + 1)
+        }
+    };
+    let length = span.as_ref().map(|r| r.end - r.start).unwrap_or(src.size);
+    let (_, body) = s.store.get_object(bucket, key, span).await.map_err(s3)?;
+    let opts = PutOptions {
+        meta: Default::default(),
+        content_md5: None,
+        content_length: Some(length),
+    };
+    let part = s
+        .store
+        .upload_part(&i.bucket, &i.key, &i.upload_id, i.part_number, body, opts)
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(etag(&part.etag)),
+            last_modified: Some(timestamp(part.modified_ns)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// CompleteMultipartUpload.
+pub async fn complete(
+    s: &CofferS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let i = req.input;
+    let parts: Vec<(i32, String)> = i
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            (
+                p.part_number.unwrap_or(0),
+                p.e_tag.map(|e| e.value().to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return Err(s3_error!(
+            MalformedXML,
+            "You must specify at least one part"
+        ));
+    }
+    let stored = s
+        .store
+        .complete_multipart(&i.bucket, &i.key, &i.upload_id, &parts)
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(i.bucket.clone()),
+        key: Some(i.key.clone()),
+        e_tag: Some(etag(&stored.etag)),
+        location: Some(format!("/{}/{}", i.bucket, i.key)),
+        ..Default::default()
+    }))
+}
+
+/// AbortMultipartUpload.
+pub async fn abort(
+    s: &CofferS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let i = req.input;
+    s.store
+        .abort_multipart(&i.bucket, &i.key, &i.upload_id)
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+/// ListParts.
+pub async fn list_parts(
+    s: &CofferS3,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let i = req.input;
+    let (_, parts) = s
+        .store
+        .list_parts(&i.bucket, &i.key, &i.upload_id)
+        .await
+        .map_err(s3)?;
+    let marker = i.part_number_marker.unwrap_or(0);
+    let max = i.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+    let after: Vec<_> = parts.into_iter().filter(|p| p.number > marker).collect();
+    let truncated = after.len() > max;
+    let page: Vec<_> = after.into_iter().take(max).collect();
+    let next = page.last().map(|p| p.number);
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(i.upload_id),
+        part_number_marker: Some(marker),
+        next_part_number_marker: next,
+        max_parts: Some(max as i32),
+        is_truncated: Some(truncated),
+        owner: Some(super::list::owner()),
+        initiator: Some(Initiator {
+            display_name: Some("coffer".into()),
+            id: super::list::owner().id,
+        }),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        parts: Some(
+            page.iter()
+                .map(|p| Part {
+                    part_number: Some(p.number),
+                    size: i64::try_from(p.size).ok(),
+                    e_tag: Some(etag(&p.etag)),
+                    last_modified: Some(timestamp(p.modified_ns)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}
+
+/// ListMultipartUploads.
+pub async fn list_uploads(
+    s: &CofferS3,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let i = req.input;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let key_marker = i.key_marker.clone().unwrap_or_default();
+    let max = i.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+    let all = s.store.list_uploads(&i.bucket).await.map_err(s3)?;
+    let matching: Vec<_> = all
+        .into_iter()
+        .filter(|(k, _, _)| {
+            k.starts_with(&prefix) && (key_marker.is_empty() || k.as_str() > key_marker.as_str())
+        })
+        .collect();
+    let truncated = matching.len() > max;
+    let page: Vec<_> = matching.into_iter().take(max).collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(i.bucket),
+        prefix: Some(prefix),
+        key_marker: Some(key_marker),
+        max_uploads: Some(max as i32),
+        is_truncated: Some(truncated),
+        next_key_marker: truncated
+            .then(|| page.last().map(|(k, _, _)| k.clone()))
+            .flatten(),
+        next_upload_id_marker: truncated
+            .then(|| page.last().map(|(_, u, _)| u.clone()))
+            .flatten(),
+        uploads: Some(
+            page.into_iter()
+                .map(|(key, id, ns)| MultipartUpload {
+                    key: Some(key),
+                    upload_id: Some(id),
+                    initiated: Some(timestamp(ns)),
+                    storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                    owner: Some(super::list::owner()),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}

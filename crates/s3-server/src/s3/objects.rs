@@ -1,0 +1,532 @@
+//! Object operations: PUT, GET, HEAD, DELETE, DeleteObjects, CopyObject, tagging.
+
+use futures_util::StreamExt;
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::convert::{self, etag, timestamp};
+use super::errors::s3;
+use super::CofferS3;
+use crate::store::{ByteStream, ObjectMeta, PutOptions, Span};
+
+/// The request body as a store stream.
+pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
+    match body {
+        Some(b) => Box::pin(b.map(|r| r.map_err(|e| std::io::Error::other(e.to_string())))),
+        None => Box::pin(futures_util::stream::empty()),
+    }
+}
+
+/// Metadata a PUT or CreateMultipartUpload request asks for.
+#[allow(clippy::too_many_arguments)]
+pub fn requested_meta(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<&Timestamp>,
+    website_redirect: Option<String>,
+    metadata: Option<Metadata>,
+    tagging: Option<&str>,
+) -> S3Result<ObjectMeta> {
+    let expires = match expires {
+        Some(t) => {
+            let mut buf = Vec::new();
+            t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
+                .map_err(|_| s3_error!(InvalidArgument, "invalid Expires"))?;
+            Some(String::from_utf8_lossy(&buf).into_owned())
+        }
+        None => None,
+    };
+    Ok(ObjectMeta {
+        content_type,
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires,
+        website_redirect,
+        user: convert::user_meta(metadata),
+        tags: convert::parse_tagging_header(tagging)?,
+        ..Default::default()
+    })
+}
+
+fn expires_out(meta: &ObjectMeta) -> Option<Timestamp> {
+    meta.expires
+        .as_deref()
+        .and_then(|e| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, e).ok())
+}
+
+fn check_put_preconditions(
+    existing: Option<&ObjectMeta>,
+    if_match: Option<&IfMatch>,
+    if_none_match: Option<&IfNoneMatch>,
+) -> S3Result<()> {
+    if let Some(cond) = if_none_match {
+        if existing.is_some()
+            && (cond.is_any()
+                || cond
+                    .as_etag()
+                    .is_some_and(|e| Some(e.value()) == existing.map(|m| m.etag.as_str())))
+        {
+            return Err(s3_error!(PreconditionFailed));
+        }
+    }
+    if let Some(cond) = if_match {
+        match existing {
+            None => return Err(s3_error!(NoSuchKey)),
+            Some(m)
+                if !cond.is_any() && cond.as_etag().map(|e| e.value()) != Some(m.etag.as_str()) =>
+            {
+                return Err(s3_error!(PreconditionFailed));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// PutObject.
+pub async fn put(
+    s: &CofferS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let input = req.input;
+    if input.if_match.is_some() || input.if_none_match.is_some() {
+        let existing = s.store.head_object(&input.bucket, &input.key).await.ok();
+        check_put_preconditions(
+            existing.as_ref(),
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
+    }
+    let meta = requested_meta(
+        input.content_type.map(|c| c.to_string()),
+        input.content_encoding,
+        input.content_disposition,
+        input.content_language,
+        input.cache_control,
+        input.expires.as_ref(),
+        input.website_redirect_location,
+        input.metadata,
+        input.tagging.as_deref(),
+    )?;
+    let opts = PutOptions {
+        meta,
+        content_md5: convert::content_md5(input.content_md5.as_deref())?,
+        content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
+    };
+    let stored = s
+        .store
+        .put_object(&input.bucket, &input.key, body_stream(input.body), opts)
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&stored.etag)),
+        size: i64::try_from(stored.size).ok(),
+        ..Default::default()
+    }))
+}
+
+/// Evaluates GET/HEAD conditional headers (RFC 9110 order).
+fn check_read_preconditions(
+    meta: &ObjectMeta,
+    if_match: Option<&IfMatch>,
+    if_none_match: Option<&IfNoneMatch>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let modified = meta.modified_ns / 1_000_000_000 * 1_000_000_000;
+    let matches =
+        |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == meta.etag);
+    if let Some(c) = if_match {
+        if !matches(c) {
+            return Err(s3_error!(PreconditionFailed));
+        }
+    } else if let Some(t) = if_unmodified_since {
+        if modified > convert::to_ns(t) {
+            return Err(s3_error!(PreconditionFailed));
+        }
+    }
+    if let Some(c) = if_none_match {
+        if matches(c) {
+            return Err(s3_error!(NotModified));
+        }
+    } else if let Some(t) = if_modified_since {
+        if modified <= convert::to_ns(t) {
+            return Err(s3_error!(NotModified));
+        }
+    }
+    Ok(())
+}
+
+fn invalid_part_number() -> s3s::S3Error {
+    let code: s3s::S3ErrorCode = "InvalidPartNumber"
+        .parse()
+        .unwrap_or(s3s::S3ErrorCode::InvalidArgument);
+    let mut e = s3s::S3Error::with_message(code, "The requested partnumber is not satisfiable");
+    e.set_status_code(hyper::StatusCode::RANGE_NOT_SATISFIABLE);
+    e
+}
+
+/// The byte span of a `Range` header or `partNumber` query, and the Content-Range.
+fn span_of(
+    meta: &ObjectMeta,
+    range: Option<&Range>,
+    part: Option<i32>,
+) -> S3Result<Option<(Span, String)>> {
+    if let Some(n) = part {
+        if range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Range and partNumber cannot be combined"
+            ));
+        }
+        let sizes: Vec<u64> = if meta.parts.is_empty() {
+            vec![meta.size]
+        } else {
+            meta.parts.iter().map(|p| p.size).collect()
+        };
+        let idx = usize::try_from(n)
+            .ok()
+            .filter(|i| (1..=sizes.len()).contains(i))
+            .ok_or_else(invalid_part_number)?;
+        let start: u64 = sizes[..idx - 1].iter().sum();
+        let end = start + sizes[idx - 1];
+        if end == start {
+            return Ok(Some((start..end, format!("bytes */{}", meta.size))));
+        }
+        return Ok(Some((
+            start..end,
+            format!("bytes {}-{}/{}", start, end - 1, meta.size),
+        )));
+    }
+    let Some(r) = range else { return Ok(None) };
+    let span = r.check(meta.size).map_err(|_| s3_error!(InvalidRange))?;
+    let content_range = format!(
+        "bytes {}-{}/{}",
+        span.start,
+        span.end.saturating_sub(1),
+        meta.size
+    );
+    Ok(Some((span, content_range)))
+}
+
+/// GetObject.
+pub async fn get(
+    s: &CofferS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let i = req.input;
+    let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    check_read_preconditions(
+        &meta,
+        i.if_match.as_ref(),
+        i.if_none_match.as_ref(),
+        i.if_modified_since.as_ref(),
+        i.if_unmodified_since.as_ref(),
+    )?;
+    let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
+    let (meta, body) = s
+        .store
+        .get_object(&i.bucket, &i.key, span.as_ref().map(|(s, _)| s.clone()))
+        .await
+        .map_err(s3)?;
+    let length = span
+        .as_ref()
+        .map(|(s, _)| s.end - s.start)
+        .unwrap_or(meta.size);
+    let mut out = GetObjectOutput {
+        body: Some(StreamingBlob::wrap(body)),
+        content_length: i64::try_from(length).ok(),
+        content_range: span.map(|(_, cr)| cr),
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(meta.modified_ns)),
+        content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
+        content_encoding: meta.content_encoding.clone(),
+        content_disposition: meta.content_disposition.clone(),
+        content_language: meta.content_language.clone(),
+        cache_control: meta.cache_control.clone(),
+        expires: expires_out(&meta),
+        website_redirect_location: meta.website_redirect.clone(),
+        metadata: convert::metadata_out(&meta),
+        tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
+        parts_count: (!meta.parts.is_empty() && i.part_number.is_some())
+            .then_some(meta.parts.len() as i32),
+        ..Default::default()
+    };
+    if let Some(ct) = i.response_content_type {
+        out.content_type = ct.parse().ok();
+    }
+    if let Some(v) = i.response_content_disposition {
+        out.content_disposition = Some(v);
+    }
+    if let Some(v) = i.response_content_encoding {
+        out.content_encoding = Some(v);
+    }
+    if let Some(v) = i.response_content_language {
+        out.content_language = Some(v);
+    }
+    if let Some(v) = i.response_cache_control {
+        out.cache_control = Some(v);
+    }
+    Ok(S3Response::new(out))
+}
+
+/// HeadObject.
+pub async fn head(
+    s: &CofferS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let i = req.input;
+    let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    check_read_preconditions(
+        &meta,
+        i.if_match.as_ref(),
+        i.if_none_match.as_ref(),
+        i.if_modified_since.as_ref(),
+        i.if_unmodified_since.as_ref(),
+    )?;
+    let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
+    let length = span
+        .as_ref()
+        .map(|(s, _)| s.end - s.start)
+        .unwrap_or(meta.size);
+    Ok(S3Response::new(HeadObjectOutput {
+        content_length: i64::try_from(length).ok(),
+        content_range: span.map(|(_, cr)| cr),
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(meta.modified_ns)),
+        content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
+        content_encoding: meta.content_encoding.clone(),
+        content_disposition: meta.content_disposition.clone(),
+        content_language: meta.content_language.clone(),
+        cache_control: meta.cache_control.clone(),
+        expires: expires_out(&meta),
+        website_redirect_location: meta.website_redirect.clone(),
+        metadata: convert::metadata_out(&meta),
+        parts_count: (!meta.parts.is_empty() && i.part_number.is_some())
+            .then_some(meta.parts.len() as i32),
+        ..Default::default()
+    }))
+}
+
+/// DeleteObject (deleting a missing key succeeds, as in S3).
+pub async fn delete(
+    s: &CofferS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let i = req.input;
+    s.store.head_bucket(&i.bucket).await.map_err(s3)?;
+    s.store.delete_object(&i.bucket, &i.key).await.map_err(s3)?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+/// DeleteObjects.
+pub async fn delete_many(
+    s: &CofferS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let i = req.input;
+    s.store.head_bucket(&i.bucket).await.map_err(s3)?;
+    if i.delete.objects.len() > 1000 {
+        return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
+    }
+    let quiet = i.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for o in i.delete.objects {
+        match s.store.delete_object(&i.bucket, &o.key).await {
+            Ok(()) => {
+                if !quiet {
+                    deleted.push(DeletedObject {
+                        key: Some(o.key),
+                        ..Default::default()
+                    });
+                }
+            }
+            Err(e) => {
+                let e = s3(e);
+                errors.push(Error {
+                    key: Some(o.key),
+                    code: Some(e.code().as_str().to_string()),
+                    message: e.message().map(str::to_string),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        ..Default::default()
+    }))
+}
+
+/// CopyObject.
+pub async fn copy(
+    s: &CofferS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let i = req.input;
+    let CopySource::Bucket {
+        bucket: src_bucket,
+        key: src_key,
+        ..
+    } = &i.copy_source
+    else {
+        return Err(s3_error!(
+            NotImplemented,
+            "access point copy sources are not supported"
+        ));
+    };
+    let src = s.store.head_object(src_bucket, src_key).await.map_err(s3)?;
+    let cond = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == src.etag);
+    if i.copy_source_if_match.as_ref().is_some_and(|c| !cond(c))
+        || i.copy_source_if_none_match.as_ref().is_some_and(cond)
+        || i.copy_source_if_unmodified_since
+            .as_ref()
+            .is_some_and(|t| src.modified_ns / 1_000_000_000 * 1_000_000_000 > convert::to_ns(t))
+        || i.copy_source_if_modified_since
+            .as_ref()
+            .is_some_and(|t| src.modified_ns / 1_000_000_000 * 1_000_000_000 <= convert::to_ns(t))
+    {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    let replace = i
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == "REPLACE");
+    let replace_tags = i
+        .tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == "REPLACE");
+    if **src_bucket == *i.bucket && **src_key == *i.key && !replace && !replace_tags {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    let mut meta = if replace {
+        requested_meta(
+            i.content_type.map(|c| c.to_string()),
+            i.content_encoding,
+            i.content_disposition,
+            i.content_language,
+            i.cache_control,
+            i.expires.as_ref(),
+            i.website_redirect_location,
+            i.metadata,
+            None,
+        )?
+    } else {
+        ObjectMeta {
+            content_type: src.content_type.clone(),
+            content_encoding: src.content_encoding.clone(),
+            content_disposition: src.content_disposition.clone(),
+            content_language: src.content_language.clone(),
+            cache_control: src.cache_control.clone(),
+            expires: src.expires.clone(),
+            website_redirect: src.website_redirect.clone(),
+            user: src.user.clone(),
+            ..Default::default()
+        }
+    };
+    meta.tags = if replace_tags {
+        convert::parse_tagging_header(i.tagging.as_deref())?
+    } else {
+        src.tags.clone()
+    };
+    let (_, body) = s
+        .store
+        .get_object(src_bucket, src_key, None)
+        .await
+        .map_err(s3)?;
+    let stored = s
+        .store
+        .put_object(
+            &i.bucket,
+            &i.key,
+            body,
+            PutOptions {
+                meta,
+                content_md5: None,
+                content_length: Some(src.size),
+            },
+        )
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&stored.etag)),
+            last_modified: Some(timestamp(stored.modified_ns)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// GetObjectTagging.
+pub async fn get_tagging(
+    s: &CofferS3,
+    req: S3Request<GetObjectTaggingInput>,
+) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let meta = s
+        .store
+        .head_object(&req.input.bucket, &req.input.key)
+        .await
+        .map_err(s3)?;
+    let tag_set = meta
+        .tags
+        .iter()
+        .map(|(k, v)| Tag {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect();
+    Ok(S3Response::new(GetObjectTaggingOutput {
+        tag_set,
+        ..Default::default()
+    }))
+}
+
+/// PutObjectTagging.
+pub async fn put_tagging(
+    s: &CofferS3,
+    req: S3Request<PutObjectTaggingInput>,
+) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let i = req.input;
+    let tags: Vec<(String, String)> = i
+        .tagging
+        .tag_set
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect();
+    convert::check_tags(&tags)?;
+    let mut meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    meta.tags = tags;
+    s.store
+        .update_meta(&i.bucket, &i.key, meta)
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+}
+
+/// DeleteObjectTagging.
+pub async fn delete_tagging(
+    s: &CofferS3,
+    req: S3Request<DeleteObjectTaggingInput>,
+) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    let i = req.input;
+    let mut meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    meta.tags.clear();
+    s.store
+        .update_meta(&i.bucket, &i.key, meta)
+        .await
+        .map_err(s3)?;
+    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+}
