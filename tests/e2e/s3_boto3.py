@@ -295,6 +295,50 @@ def run(s3, srv):
         expect_error(lambda: s3.get_bucket_policy(Bucket=b), "NoSuchBucketPolicy", 404)
     check("bucket policy storage", policy)
 
+    def policy_evaluation():
+        import json
+        pb = "e2e-public"
+        s3.create_bucket(Bucket=pb)
+        for k in ("public/a", "public/secret/b", "private/c"):
+            s3.put_object(Bucket=pb, Key=k, Body=k.encode())
+
+        def anon(path, method="GET", data=None):
+            req = urllib.request.Request(srv.url + path, data=data, method=method)
+            try:
+                with urllib.request.urlopen(req) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+        assert anon(f"/{pb}/public/a")[0] == 403, "anonymous read without a policy"
+        doc = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetObject"],
+             "Resource": [f"arn:aws:s3:::{pb}/public/*"]},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::{pb}/public/secret/*"},
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{pb}",
+             "Condition": {"StringLike": {"s3:prefix": ["public/*"]}, "IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}},
+        ]}
+        s3.put_bucket_policy(Bucket=pb, Policy=json.dumps(doc))
+        assert anon(f"/{pb}/public/a") == (200, b"public/a")
+        st, text = anon(f"/{pb}/public/secret/b")
+        assert st == 403 and b"AccessDenied" in text, "Deny must win"
+        assert anon(f"/{pb}/private/c")[0] == 403
+        assert anon(f"/{pb}/public/x", method="PUT", data=b"nope")[0] == 403, "anonymous write"
+        st, text = anon(f"/{pb}?list-type=2&prefix=public/")
+        assert st == 200 and b"<Key>public/a</Key>" in text, text
+        assert anon(f"/{pb}?list-type=2&prefix=private/")[0] == 403, "s3:prefix condition"
+        assert anon(f"/{pb}?list-type=2")[0] == 403, "listing without the allowed prefix"
+        other = dict(doc)
+        other["Statement"] = [dict(doc["Statement"][0], Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})]
+        s3.put_bucket_policy(Bucket=pb, Policy=json.dumps(other))
+        assert anon(f"/{pb}/public/a")[0] == 403, "aws:SourceIp condition"
+        bad = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::other-bucket/*"}]}
+        expect_error(lambda: s3.put_bucket_policy(Bucket=pb, Policy=json.dumps(bad)), "MalformedPolicy", 400)
+        s3.delete_bucket_policy(Bucket=pb)
+        assert anon(f"/{pb}/public/a")[0] == 403
+    check("bucket policy evaluation for anonymous requests", policy_evaluation)
+
     def bad_input():
         md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
         s3.put_object(Bucket=b, Key="digest", Body=b"kept")

@@ -138,8 +138,10 @@ async fn handle(
     service: &s3s::service::S3Service,
     metrics: &Metrics,
     log: bool,
-    req: Request<Incoming>,
+    client: crate::s3::ClientInfo,
+    mut req: Request<Incoming>,
 ) -> Response<Body> {
+    req.extensions_mut().insert(client);
     let path = req.uri().path().to_string();
     match path.as_str() {
         "/minio/health/live" | "/minio/health/ready" | "/minio/health/cluster" => {
@@ -216,7 +218,7 @@ pub async fn serve(
     let log = config.access_log;
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+            let Ok((tcp, peer)) = listener.accept().await else {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 continue;
             };
@@ -225,7 +227,13 @@ pub async fn serve(
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let (service, metrics) = (service.clone(), metrics.clone());
-                    async move { Ok::<_, Infallible>(handle(&service, &metrics, log, req).await) }
+                    let client = crate::s3::ClientInfo {
+                        addr: peer,
+                        secure: https,
+                    };
+                    async move {
+                        Ok::<_, Infallible>(handle(&service, &metrics, log, client, req).await)
+                    }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 match tls {

@@ -3,7 +3,7 @@
 //! Prometheus metrics and a JSON access log.
 //!
 //! What it does not do yet: server-side encryption (the metadata record has room for
-//! it), bucket policy evaluation (policies are stored and returned), versioning.
+//! it), versioning, IAM users with their own policies.
 
 pub mod http;
 pub mod s3;
@@ -34,7 +34,8 @@ pub fn service(
     store: Arc<dyn store::ObjectStore>,
     config: &ServerConfig,
 ) -> Result<s3s::service::S3Service, String> {
-    let mut builder = s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store));
+    let mut builder = s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store.clone()));
+    builder.set_access(s3::PolicyAccess::new(store));
     builder.set_auth(http::Users::new(&config.users));
     builder.set_host(http::Host::new(&config.domains));
     Ok(builder.build())

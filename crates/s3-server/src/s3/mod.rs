@@ -10,6 +10,7 @@ mod errors;
 mod list;
 mod multipart;
 mod objects;
+pub mod policy;
 
 use std::sync::Arc;
 
@@ -33,6 +34,108 @@ impl CofferS3 {
 }
 
 const POLICY: &str = "policy.json";
+
+/// Who is calling: set by the HTTP layer as a request extension.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientInfo {
+    /// Peer address.
+    pub addr: std::net::SocketAddr,
+    /// Whether the connection is TLS.
+    pub secure: bool,
+}
+
+/// Access control: signed requests pass (s3s verified the signature); anonymous ones
+/// need a bucket policy that allows them (see [`policy`]).
+#[derive(Debug, Clone)]
+pub struct PolicyAccess {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl PolicyAccess {
+    /// Evaluates the policies kept in `store`.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for PolicyAccess {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        if cx.credentials().is_some() {
+            return Ok(());
+        }
+        let denied = || s3_error!(AccessDenied, "Access Denied.");
+        let (bucket, resource) = match cx.s3_path() {
+            s3s::path::S3Path::Root => return Err(denied()),
+            s3s::path::S3Path::Bucket { bucket } => {
+                (bucket.to_string(), format!("arn:aws:s3:::{bucket}"))
+            }
+            s3s::path::S3Path::Object { bucket, key } => {
+                (bucket.to_string(), format!("arn:aws:s3:::{bucket}/{key}"))
+            }
+        };
+        let action = policy::action_of(cx.s3_op().name()).ok_or_else(denied)?;
+        let Ok(Some(text)) = self.store.get_bucket_setting(&bucket, POLICY).await else {
+            return Err(denied());
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|_| denied())?;
+        let mut facts = policy::RequestFacts::default();
+        if let Some(info) = cx.extensions_mut().get::<ClientInfo>().copied() {
+            facts.source_ip = Some(info.addr.ip());
+            facts.secure = info.secure;
+        }
+        if let Some(q) = cx.uri().query() {
+            for pair in q.split('&') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let key = match k {
+                    "prefix" => "s3:prefix",
+                    "delimiter" => "s3:delimiter",
+                    "max-keys" => "s3:max-keys",
+                    _ => continue,
+                };
+                let v = urlencoding_decode(v);
+                facts.values.entry(key.to_string()).or_default().push(v);
+            }
+        }
+        for (name, value) in cx.headers() {
+            let Ok(v) = value.to_str() else { continue };
+            let key = match name.as_str() {
+                "user-agent" => "aws:useragent".to_string(),
+                "referer" => "aws:referer".to_string(),
+                n if n.starts_with("x-amz-") => format!("s3:{n}"),
+                _ => continue,
+            };
+            facts.values.entry(key).or_default().push(v.to_string());
+        }
+        if policy::allows_anonymous(&doc, action, &resource, &facts) {
+            Ok(())
+        } else {
+            Err(denied())
+        }
+    }
+}
+
+fn urlencoding_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            if let Some(v) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b == b'+' { b' ' } else { b });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 #[async_trait::async_trait]
 impl S3 for CofferS3 {
@@ -129,12 +232,7 @@ impl S3 for CofferS3 {
         let i = req.input;
         let v: serde_json::Value = serde_json::from_str(&i.policy)
             .map_err(|_| s3_error!(MalformedPolicy, "policy is not valid JSON"))?;
-        if !v
-            .get("Statement")
-            .is_some_and(|s| s.is_array() || s.is_object())
-        {
-            return Err(s3_error!(MalformedPolicy, "policy has no Statement"));
-        }
+        policy::validate(&v, &i.bucket).map_err(|reason| s3_error!(MalformedPolicy, "{reason}"))?;
         self.store
             .set_bucket_setting(&i.bucket, POLICY, Some(&i.policy))
             .await
