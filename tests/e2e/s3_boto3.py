@@ -137,6 +137,9 @@ def run(s3, srv):
         assert out.getvalue() == data
         part2 = s3.get_object(Bucket=b, Key="big/100mib", PartNumber=2)
         assert part2["Body"].read() == data[8 << 20:16 << 20]
+        a = s3.get_object_attributes(Bucket=b, Key="big/100mib", ObjectAttributes=["ETag", "ObjectSize", "ObjectParts", "StorageClass"], MaxParts=5)
+        assert a["ObjectSize"] == len(data) and a["ETag"].strip('"') == h["ETag"].strip('"') and a["StorageClass"] == "STANDARD", a
+        assert a["ObjectParts"]["TotalPartsCount"] == 13 and len(a["ObjectParts"]["Parts"]) == 5 and a["ObjectParts"]["IsTruncated"]
         r = s3.get_object(Bucket=b, Key="big/100mib", Range="bytes=%d-%d" % ((8 << 20) - 10, (8 << 20) + 9))
         assert r["Body"].read() == data[(8 << 20) - 10:(8 << 20) + 10]
     check("multipart 100 MiB, partNumber, range across parts", multipart_100mib)

@@ -139,6 +139,13 @@ fn urlencoding_decode(s: &str) -> String {
 
 #[async_trait::async_trait]
 impl S3 for CofferS3 {
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        objects::attributes(self, req).await
+    }
+
     async fn list_buckets(
         &self,
         _req: S3Request<ListBucketsInput>,
