@@ -96,12 +96,13 @@ pub async fn upload_part_copy(
         ));
     };
     let src = s.store.head_object(bucket, key).await.map_err(s3)?;
-    let cond = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == src.etag);
-    if i.copy_source_if_match.as_ref().is_some_and(|c| !cond(c))
-        || i.copy_source_if_none_match.as_ref().is_some_and(cond)
-    {
-        return Err(s3_error!(PreconditionFailed));
-    }
+    super::objects::copy_source_preconditions(
+        &src,
+        i.copy_source_if_match.as_ref(),
+        i.copy_source_if_none_match.as_ref(),
+        i.copy_source_if_unmodified_since.as_ref(),
+        i.copy_source_if_modified_since.as_ref(),
+    )?;
     let span = match &i.copy_source_range {
         None => None,
         Some(r) => {

@@ -367,6 +367,28 @@ pub async fn delete_many(
     }))
 }
 
+/// The `x-amz-copy-source-if-*` conditions of CopyObject and UploadPartCopy: any that
+/// fails is `PreconditionFailed` (times compare at whole seconds, as HTTP dates carry).
+pub fn copy_source_preconditions(
+    src: &ObjectMeta,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_unmodified_since: Option<&Timestamp>,
+    if_modified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let matches =
+        |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == src.etag);
+    let modified = src.modified_ns / 1_000_000_000 * 1_000_000_000;
+    if if_match.is_some_and(|c| !matches(c))
+        || if_none_match.is_some_and(matches)
+        || if_unmodified_since.is_some_and(|t| modified > convert::to_ns(t))
+        || if_modified_since.is_some_and(|t| modified <= convert::to_ns(t))
+    {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    Ok(())
+}
+
 /// CopyObject.
 pub async fn copy(
     s: &CofferS3,
@@ -385,18 +407,13 @@ pub async fn copy(
         ));
     };
     let src = s.store.head_object(src_bucket, src_key).await.map_err(s3)?;
-    let cond = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == src.etag);
-    if i.copy_source_if_match.as_ref().is_some_and(|c| !cond(c))
-        || i.copy_source_if_none_match.as_ref().is_some_and(cond)
-        || i.copy_source_if_unmodified_since
-            .as_ref()
-            .is_some_and(|t| src.modified_ns / 1_000_000_000 * 1_000_000_000 > convert::to_ns(t))
-        || i.copy_source_if_modified_since
-            .as_ref()
-            .is_some_and(|t| src.modified_ns / 1_000_000_000 * 1_000_000_000 <= convert::to_ns(t))
-    {
-        return Err(s3_error!(PreconditionFailed));
-    }
+    copy_source_preconditions(
+        &src,
+        i.copy_source_if_match.as_ref(),
+        i.copy_source_if_none_match.as_ref(),
+        i.copy_source_if_unmodified_since.as_ref(),
+        i.copy_source_if_modified_since.as_ref(),
+    )?;
     let replace = i
         .metadata_directive
         .as_ref()
