@@ -18,7 +18,7 @@ fn api_status(e: &Error) -> u16 {
 }
 
 #[test]
-fn seed_config_as_is_names_the_missing_vault_keystore() {
+fn seed_config_as_is_names_the_blank_approle_id() {
     let dir = TempDir::new("seed-vault");
     server_cert(dir.path());
     std::fs::rename(
@@ -40,10 +40,7 @@ fn seed_config_as_is_names_the_missing_vault_keystore() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("keystore.vault") && err.contains("not available"),
-        "{err}"
-    );
+    assert!(err.contains("keystore.vault.approle.id: missing"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,16 +28,17 @@ use keystore::KeyStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use server::State;
 
-/// Opens the keystore a configuration names.
+/// Opens the keystore a configuration names. Does not contact remote keystores: a
+/// Vault that is down shows as unreachable once the server runs.
 pub fn open_keystore(config: &KeystoreConfig) -> Result<Arc<dyn KeyStore>, String> {
     match config {
         KeystoreConfig::Memory => Ok(Arc::new(keystore::MemoryKeyStore::new())),
         KeystoreConfig::Fs { path } => keystore::FsKeyStore::open(path)
             .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
             .map_err(|e| format!("keystore.fs.path {}: {e}", path.display())),
-        KeystoreConfig::Vault { .. } => Err(
-            "keystore.vault: the Vault/OpenBao keystore is not available in this version of coffer yet; use keystore.fs for now".into(),
-        ),
+        KeystoreConfig::Vault(v) => keystore::VaultKeyStore::new((**v).clone())
+            .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
+            .map_err(|e| format!("keystore.vault: {e}")),
         KeystoreConfig::Aws { .. } => Err(
             "keystore.aws: the AWS SecretsManager keystore is not available in this version of coffer yet; use keystore.fs for now".into(),
         ),

@@ -26,7 +26,15 @@ fn toml(text: &str) -> Result<kes_server::config::Config, String> {
 #[test]
 fn seed_toml_parses_with_its_vault_keystore() {
     let seed = include_str!("../../coffer/tests/data/seed-kes-config.toml");
-    let c = toml(seed).expect("seed parses");
+    // As shipped, the AppRole credentials are blank: a one-line error names the field.
+    assert_eq!(
+        toml(seed).expect_err("blank approle id"),
+        "keystore.vault.approle.id: missing (the AppRole role ID)"
+    );
+    let seed = seed
+        .replace("id     = \"\"", "id     = \"role-1\"")
+        .replace("secret = \"\"", "secret = \"secret-1\"");
+    let c = toml(&seed).expect("seed parses");
     assert_eq!(c.address, "127.0.0.1:7373");
     assert_eq!(c.admin, None, "the seed has no root");
     assert_eq!(c.identities.get(ID_M).map(String::as_str), Some("minio"));
@@ -35,8 +43,23 @@ fn seed_toml_parses_with_its_vault_keystore() {
     assert!(!p.allows("/v1/key/delete/minio-default"));
     assert_eq!(c.cache.any, Duration::from_secs(300));
     assert_eq!(c.cache.unused, Duration::from_secs(20));
+    let KeystoreConfig::Vault(v) = &c.keystore else {
+        panic!("not vault: {:?}", c.keystore)
+    };
+    assert_eq!(v.endpoint, "https://127.0.0.1:8200");
+    assert_eq!((v.engine.as_str(), v.prefix.as_str()), ("kv", "minio"));
+    assert_eq!(v.version, keystore::vault::KvVersion::V1);
+    assert_eq!(v.approle.engine, "approle");
+    assert_eq!(v.approle.retry, Duration::from_secs(15));
+    assert_eq!(v.ping, Duration::from_secs(10));
+    assert_eq!(
+        v.tls.ca.as_deref(),
+        Some(std::path::Path::new("./vault-tls.crt"))
+    );
+    let debug = format!("{:?}", c.keystore);
     assert!(
-        matches!(c.keystore, KeystoreConfig::Vault { ref endpoint } if endpoint == "https://127.0.0.1:8200")
+        !debug.contains("secret-1") && !debug.contains("role-1"),
+        "{debug}"
     );
     assert!(!c.log.audit, "first era: audit off unless configured");
 }
@@ -177,5 +200,87 @@ mod fuzz {
                 prop_assert!(path.ends_with(&resource));
             }
         }
+    }
+}
+
+#[test]
+fn vault_keystore_settings_of_the_current_era() {
+    let base = format!("admin:\n  identity: {ID_A}\nkeystore:\n  vault:\n");
+    let c = yaml(&format!(
+        "{base}    endpoint: http://127.0.0.1:8200\n    engine: secrets\n    version: v2\n    namespace: team\n    prefix: kes\n    approle:\n      engine: ar\n      namespace: /\n      id: r\n      secret: s3cr3t-value\n      retry: 2s\n    status:\n      ping: 3s\n"
+    ))
+    .expect("valid");
+    let KeystoreConfig::Vault(v) = &c.keystore else {
+        panic!("not vault")
+    };
+    assert_eq!(v.engine, "secrets");
+    assert_eq!(v.version, keystore::vault::KvVersion::V2);
+    assert_eq!(v.namespace.as_deref(), Some("team"));
+    assert_eq!(v.prefix, "kes");
+    assert_eq!(v.approle.engine, "ar");
+    assert_eq!(v.approle.namespace.as_deref(), Some("/"));
+    assert_eq!(v.approle.retry, Duration::from_secs(2));
+    assert_eq!(v.ping, Duration::from_secs(3));
+    assert!(!format!("{c:?}").contains("s3cr3t-value"));
+
+    let ok_auth = "    approle:\n      id: r\n      secret: s3cr3t-value\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{base}    engine: kv\n{ok_auth}"),
+            "keystore.vault.endpoint: missing",
+        ),
+        (
+            format!("{base}    endpoint: 127.0.0.1:8200\n{ok_auth}"),
+            "keystore.vault.endpoint",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    version: v3\n{ok_auth}"),
+            "keystore.vault.version",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n"),
+            "keystore.vault.approle: missing",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    approle:\n      secret: s3cr3t-value\n"),
+            "keystore.vault.approle.id: missing",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    approle:\n      id: r\n"),
+            "keystore.vault.approle.secret: missing",
+        ),
+        (
+            format!("{base}    endpoint: https://h\n{ok_auth}"),
+            "keystore.vault.tls.ca",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    tls:\n      key: k\n{ok_auth}"),
+            "keystore.vault.tls",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    transit:\n      key: t\n{ok_auth}"),
+            "keystore.vault.transit: wrapping stored keys with Vault transit is not supported yet",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    kubernetes:\n      role: r\n"),
+            "keystore.vault.kubernetes: Kubernetes login is not supported yet",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    kubernetes:\n      role: r\n{ok_auth}"),
+            "approle and kubernetes are both set",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    status:\n      ping: soon\n{ok_auth}"),
+            "keystore.vault.status.ping",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = yaml(&text).expect_err(&text);
+        assert!(err.contains(want), "want {want:?} in {err:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+        assert!(
+            !err.contains("s3cr3t-value"),
+            "a secret value leaked: {err}"
+        );
     }
 }

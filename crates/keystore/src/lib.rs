@@ -5,16 +5,18 @@
 //! never interprets the values and never caches: caching is the key server's job, and a
 //! keystore answers every call from its backend, so failures are never remembered.
 //!
-//! Backends here: [`MemoryKeyStore`] (tests, `--dev`) and [`FsKeyStore`] (one file per key).
-//! Vault/OpenBao and AWS SecretsManager backends implement the same trait.
+//! Backends here: [`MemoryKeyStore`] (tests, `--dev`), [`FsKeyStore`] (one file per key)
+//! and [`VaultKeyStore`] (a Hashicorp Vault / OpenBao K/V engine).
 
 mod fs;
 mod memory;
+pub mod vault;
 
 use std::time::Duration;
 
 pub use fs::FsKeyStore;
 pub use memory::MemoryKeyStore;
+pub use vault::{VaultConfig, VaultKeyStore};
 
 /// Largest value a keystore returns; larger stored values are refused as corrupt.
 pub const MAX_VALUE_SIZE: usize = 1 << 20;

@@ -113,11 +113,9 @@ pub enum KeystoreConfig {
         /// Key directory.
         path: PathBuf,
     },
-    /// Hashicorp Vault / OpenBao K/V.
-    Vault {
-        /// Vault URL.
-        endpoint: String,
-    },
+    /// Hashicorp Vault / OpenBao K/V (endpoint, engine, version, namespace, prefix,
+    /// AppRole login, TLS, health probe). Its `Debug` redacts the AppRole credentials.
+    Vault(Box<keystore::VaultConfig>),
     /// AWS SecretsManager.
     Aws {
         /// Endpoint URL.
@@ -526,20 +524,7 @@ fn keystore(
         });
     }
     if let Some(v) = ks.vault {
-        let endpoint = v.endpoint.or(v.address).filter(|e| !e.trim().is_empty());
-        let Some(endpoint) = endpoint else {
-            return err("keystore.vault.endpoint: missing");
-        };
-        if let Some(ping) = v.status.as_ref().and_then(|s| s.ping.as_ref()) {
-            duration("keystore.vault.status.ping", Some(ping), Duration::ZERO)?;
-        }
-        if let Some(retry) = v.approle.as_ref().and_then(|a| a.retry.as_ref()) {
-            duration("keystore.vault.approle.retry", Some(retry), Duration::ZERO)?;
-        }
-        if v.approle.is_some() && v.kubernetes.is_some() {
-            return err("keystore.vault: approle and kubernetes are both set; keep one");
-        }
-        return Ok(KeystoreConfig::Vault { endpoint });
+        return Ok(KeystoreConfig::Vault(Box::new(vault(v)?)));
     }
     if let Some(a) = ks.aws {
         let sm = match (a.secretsmanager, a.secrets_manager) {
@@ -556,4 +541,100 @@ fn keystore(
         Format::Toml => Ok(KeystoreConfig::Memory),
         Format::Yaml => err("keystore: empty (configure exactly one of fs, vault, aws)"),
     }
+}
+
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// `keystore.vault` of either era into the keystore's runtime settings. First-era
+/// `address` and `name` are the current `endpoint` and `prefix`.
+fn vault(v: file::VaultSection) -> Result<keystore::VaultConfig, ConfigError> {
+    use keystore::vault::{AppRole, KvVersion, VaultTls};
+    let endpoint = match (nonempty(v.endpoint), nonempty(v.address)) {
+        (Some(_), Some(_)) => {
+            return err("keystore.vault: endpoint and address are both set; keep endpoint")
+        }
+        (Some(e), None) | (None, Some(e)) => e,
+        (None, None) => return err("keystore.vault.endpoint: missing"),
+    };
+    if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
+        return err(format!(
+            "keystore.vault.endpoint: {endpoint:?} must start with https:// (or http:// for a local test server)"
+        ));
+    }
+    let prefix = match (nonempty(v.prefix), nonempty(v.name)) {
+        (Some(_), Some(_)) => {
+            return err("keystore.vault: prefix and name are both set; keep prefix")
+        }
+        (Some(p), None) | (None, Some(p)) => p,
+        (None, None) => String::new(),
+    };
+    let version = match nonempty(v.version).as_deref() {
+        None | Some("v1") | Some("1") => KvVersion::V1,
+        Some("v2") | Some("2") => KvVersion::V2,
+        Some(other) => return err(format!("keystore.vault.version: {other:?} is not v1 or v2")),
+    };
+    if v.transit.is_some() {
+        return err("keystore.vault.transit: wrapping stored keys with Vault transit is not supported yet; remove it");
+    }
+    if v.kubernetes.is_some() {
+        if v.approle.is_some() {
+            return err("keystore.vault: approle and kubernetes are both set; keep one");
+        }
+        return err(
+            "keystore.vault.kubernetes: Kubernetes login is not supported yet; use keystore.vault.approle",
+        );
+    }
+    let Some(a) = v.approle else {
+        return err("keystore.vault.approle: missing (coffer logs in to Vault with an AppRole id and secret)");
+    };
+    let Some(role_id) = nonempty(a.id) else {
+        return err("keystore.vault.approle.id: missing (the AppRole role ID)");
+    };
+    let Some(secret_id) = nonempty(a.secret) else {
+        return err("keystore.vault.approle.secret: missing (the AppRole secret ID)");
+    };
+    let retry = duration(
+        "keystore.vault.approle.retry",
+        a.retry.as_ref(),
+        Duration::from_secs(15),
+    )?;
+    let ping = duration(
+        "keystore.vault.status.ping",
+        v.status.as_ref().and_then(|s| s.ping.as_ref()),
+        Duration::from_secs(10),
+    )?;
+    let tls = v.tls.unwrap_or_default();
+    let tls = VaultTls {
+        ca: nonempty(tls.ca).map(PathBuf::from),
+        cert: nonempty(tls.cert).map(PathBuf::from),
+        key: nonempty(tls.key).map(PathBuf::from),
+    };
+    if tls.cert.is_some() != tls.key.is_some() {
+        return err("keystore.vault.tls: key and cert must be set together");
+    }
+    if endpoint.starts_with("https://") && tls.ca.is_none() {
+        return err("keystore.vault.tls.ca: missing (an https endpoint needs the CA file or directory that signed Vault's certificate)");
+    }
+    Ok(keystore::VaultConfig {
+        endpoint,
+        engine: nonempty(v.engine).unwrap_or_else(|| "kv".into()),
+        version,
+        namespace: nonempty(v.namespace),
+        prefix,
+        approle: AppRole {
+            engine: nonempty(a.engine).unwrap_or_else(|| "approle".into()),
+            namespace: nonempty(a.namespace),
+            role_id: role_id.into(),
+            secret_id: secret_id.into(),
+            retry,
+        },
+        tls,
+        ping: if ping.is_zero() {
+            Duration::from_secs(10)
+        } else {
+            ping
+        },
+    })
 }
