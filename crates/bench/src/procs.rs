@@ -49,13 +49,18 @@ impl Drop for TempDir {
 pub struct Proc(Child);
 
 impl Proc {
+    /// Takes charge of a spawned child.
+    pub fn new(child: Child) -> Self {
+        Self(child)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
 
     /// Fails if the process has exited.
-    fn check_alive(&mut self, what: &str) -> Result<()> {
+    pub fn check_alive(&mut self, what: &str) -> Result<()> {
         match self.0.try_wait() {
             Ok(Some(status)) => bail!("{what} exited early: {status}"),
             Ok(None) => Ok(()),
@@ -239,7 +244,7 @@ pub fn find_bao() -> Option<PathBuf> {
 }
 
 /// A loopback port free right now (bound, then released for the child to take).
-fn free_port() -> Result<SocketAddr> {
+pub fn free_port() -> Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?)
 }
@@ -309,5 +314,15 @@ fn clock_ticks() -> f64 {
             .and_then(|s| s.trim().parse().ok())
             .filter(|t: &f64| *t > 0.0)
             .unwrap_or(100.0)
+    })
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmHWM`: peak resident set, `VmRSS`: resident set),
+/// in KiB. `None` where /proc is not readable.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
     })
 }
