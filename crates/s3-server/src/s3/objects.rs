@@ -214,50 +214,69 @@ fn span_of(
     Ok(Some((span, content_range)))
 }
 
+/// Fills the headers GET and HEAD share from the stored metadata. The two outputs are
+/// different s3s types with the same field names, hence a macro.
+macro_rules! object_headers {
+    ($ty:ident, $meta:expr, $part_number:expr, $length:expr, $range:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let meta: &ObjectMeta = $meta;
+        $ty {
+            content_length: i64::try_from($length).ok(),
+            content_range: $range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp(meta.modified_ns)),
+            content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
+            content_encoding: meta.content_encoding.clone(),
+            content_disposition: meta.content_disposition.clone(),
+            content_language: meta.content_language.clone(),
+            cache_control: meta.cache_control.clone(),
+            expires: expires_out(meta),
+            website_redirect_location: meta.website_redirect.clone(),
+            metadata: convert::metadata_out(meta),
+            parts_count: (!meta.parts.is_empty() && $part_number.is_some()).then_some(meta.parts.len() as i32),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+
 /// GetObject.
 pub async fn get(
     s: &CofferS3,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let i = req.input;
-    let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
-    check_read_preconditions(
-        &meta,
-        i.if_match.as_ref(),
-        i.if_none_match.as_ref(),
-        i.if_modified_since.as_ref(),
-        i.if_unmodified_since.as_ref(),
-    )?;
-    let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
-    let (meta, body) = s
-        .store
-        .get_object(&i.bucket, &i.key, span.as_ref().map(|(s, _)| s.clone()))
-        .await
-        .map_err(s3)?;
+    // Preconditions, range and headers come from the record the data is read with: if
+    // the object is replaced between reading its record and opening its data, start over.
+    let mut attempts = 0;
+    let (meta, span, body) = loop {
+        let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+        check_read_preconditions(
+            &meta,
+            i.if_match.as_ref(),
+            i.if_none_match.as_ref(),
+            i.if_modified_since.as_ref(),
+            i.if_unmodified_since.as_ref(),
+        )?;
+        let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
+        let (read, body) = s
+            .store
+            .get_object(&i.bucket, &i.key, span.as_ref().map(|(s, _)| s.clone()))
+            .await
+            .map_err(s3)?;
+        attempts += 1;
+        if read.etag == meta.etag && read.modified_ns == meta.modified_ns || attempts == 5 {
+            break (read, span, body);
+        }
+    };
     let length = span
         .as_ref()
         .map(|(s, _)| s.end - s.start)
         .unwrap_or(meta.size);
-    let mut out = GetObjectOutput {
+    let mut out = object_headers!(GetObjectOutput, &meta, i.part_number, length, span.map(|(_, cr)| cr), {
         body: Some(StreamingBlob::wrap(body)),
-        content_length: i64::try_from(length).ok(),
-        content_range: span.map(|(_, cr)| cr),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(etag(&meta.etag)),
-        last_modified: Some(timestamp(meta.modified_ns)),
-        content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
-        content_encoding: meta.content_encoding.clone(),
-        content_disposition: meta.content_disposition.clone(),
-        content_language: meta.content_language.clone(),
-        cache_control: meta.cache_control.clone(),
-        expires: expires_out(&meta),
-        website_redirect_location: meta.website_redirect.clone(),
-        metadata: convert::metadata_out(&meta),
         tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
-        parts_count: (!meta.parts.is_empty() && i.part_number.is_some())
-            .then_some(meta.parts.len() as i32),
-        ..Default::default()
-    };
+    });
     if let Some(ct) = i.response_content_type {
         out.content_type = ct.parse().ok();
     }
@@ -295,24 +314,14 @@ pub async fn head(
         .as_ref()
         .map(|(s, _)| s.end - s.start)
         .unwrap_or(meta.size);
-    Ok(S3Response::new(HeadObjectOutput {
-        content_length: i64::try_from(length).ok(),
-        content_range: span.map(|(_, cr)| cr),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(etag(&meta.etag)),
-        last_modified: Some(timestamp(meta.modified_ns)),
-        content_type: meta.content_type.as_deref().and_then(|c| c.parse().ok()),
-        content_encoding: meta.content_encoding.clone(),
-        content_disposition: meta.content_disposition.clone(),
-        content_language: meta.content_language.clone(),
-        cache_control: meta.cache_control.clone(),
-        expires: expires_out(&meta),
-        website_redirect_location: meta.website_redirect.clone(),
-        metadata: convert::metadata_out(&meta),
-        parts_count: (!meta.parts.is_empty() && i.part_number.is_some())
-            .then_some(meta.parts.len() as i32),
-        ..Default::default()
-    }))
+    Ok(S3Response::new(object_headers!(
+        HeadObjectOutput,
+        &meta,
+        i.part_number,
+        length,
+        span.map(|(_, cr)| cr),
+        {}
+    )))
 }
 
 /// DeleteObject (deleting a missing key succeeds, as in S3).
