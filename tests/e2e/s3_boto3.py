@@ -391,6 +391,7 @@ def run(s3, srv):
         assert urllib.request.urlopen(srv.url + "/minio/health/ready").status == 200
         text = urllib.request.urlopen(srv.url + "/minio/v2/metrics/cluster").read().decode()
         assert "coffer_s3_requests_total" in text
+        assert "coffer_s3_request_duration_seconds_bucket{le=\"+Inf\"}" in text, text
     check("health and metrics", health_and_metrics)
 
     def concurrency():

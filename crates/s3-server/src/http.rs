@@ -100,12 +100,39 @@ struct Metrics {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     latency_us: AtomicU64,
+    /// Cumulative request-duration histogram (Prometheus `le` buckets).
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
 }
 
+/// Upper bounds (seconds) of the request-duration histogram.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
 impl Metrics {
+    fn observe(&self, seconds: f64) {
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn render(&self) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
+        let mut histogram = String::from("# TYPE coffer_s3_request_duration_seconds histogram\n");
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
+            histogram.push_str(&format!(
+                "coffer_s3_request_duration_seconds_bucket{{le=\"{bound}\"}} {}\n",
+                g(bucket)
+            ));
+        }
+        histogram.push_str(&format!(
+            "coffer_s3_request_duration_seconds_bucket{{le=\"+Inf\"}} {0}\ncoffer_s3_request_duration_seconds_count {0}\ncoffer_s3_request_duration_seconds_sum {1}\n",
+            g(&self.requests),
+            g(&self.latency_us) as f64 / 1e6
+        ));
+        histogram + &format!(
             "# TYPE coffer_s3_requests_total counter\ncoffer_s3_requests_total {}\n\
              # TYPE coffer_s3_requests_errors_total counter\ncoffer_s3_requests_errors_total{{class=\"4xx\"}} {}\ncoffer_s3_requests_errors_total{{class=\"5xx\"}} {}\n\
              # TYPE coffer_s3_rx_bytes_total counter\ncoffer_s3_rx_bytes_total {}\n\
@@ -174,6 +201,7 @@ async fn handle(
     metrics
         .latency_us
         .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    metrics.observe(elapsed.as_secs_f64());
     if let Some(n) = response
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
