@@ -39,9 +39,9 @@ pub fn open_keystore(config: &KeystoreConfig) -> Result<Arc<dyn KeyStore>, Strin
         KeystoreConfig::Vault(v) => keystore::VaultKeyStore::new((**v).clone())
             .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
             .map_err(|e| format!("keystore.vault: {e}")),
-        KeystoreConfig::Aws { .. } => Err(
-            "keystore.aws: the AWS SecretsManager keystore is not available in this version of coffer yet; use keystore.fs for now".into(),
-        ),
+        KeystoreConfig::Aws(a) => keystore::AwsSecretsManagerKeyStore::new((**a).clone())
+            .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
+            .map_err(|e| format!("keystore.aws.secretsmanager: {e}")),
     }
 }
 

@@ -284,3 +284,83 @@ fn vault_keystore_settings_of_the_current_era() {
         );
     }
 }
+
+#[test]
+fn aws_keystore_settings_of_both_eras() {
+    let base = format!("admin:\n  identity: {ID_A}\nkeystore:\n  aws:\n    secretsmanager:\n");
+    let c = yaml(&format!(
+        "{base}      endpoint: https://secretsmanager.eu-west-1.amazonaws.com\n      region: eu-west-1\n      kmskey: alias/kes\n      credentials:\n        accesskey: AKIDCURRENT\n        secretkey: s3cr3t-value\n        token: t0k3n-value\n"
+    ))
+    .expect("valid");
+    let KeystoreConfig::Aws(a) = &c.keystore else {
+        panic!("not aws: {:?}", c.keystore)
+    };
+    assert_eq!(a.endpoint, "https://secretsmanager.eu-west-1.amazonaws.com");
+    assert_eq!(a.region, "eu-west-1");
+    assert_eq!(a.kms_key_id.as_deref(), Some("alias/kes"));
+    let creds = a.credentials.as_ref().expect("static credentials");
+    assert_eq!(creds.access_key, "AKIDCURRENT");
+    assert_eq!(creds.secret_key.as_str(), "s3cr3t-value");
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("s3cr3t-value") && !debug.contains("t0k3n-value"));
+
+    // No credentials: the AWS environment variables at start-up.
+    let c = yaml(&format!(
+        "{base}      endpoint: http://127.0.0.1:5000\n      region: us-east-1\n"
+    ))
+    .expect("valid");
+    let KeystoreConfig::Aws(a) = &c.keystore else {
+        panic!("not aws")
+    };
+    assert!(a.credentials.is_none() && a.kms_key_id.is_none());
+
+    // First era.
+    let c = toml(
+        "address = \"127.0.0.1:7373\"\nroot = \"disabled\"\n[keystore.aws.secrets_manager]\naddress = \"https://secretsmanager.us-east-2.amazonaws.com\"\nregion = \"us-east-2\"\nkms_key_id = \"k1\"\n[keystore.aws.secrets_manager.credentials]\naccess_key = \"AKIDFIRST\"\nsecret_key = \"s3cr3t-value\"\nsession_token = \"\"\n",
+    )
+    .expect("valid first era");
+    let KeystoreConfig::Aws(a) = &c.keystore else {
+        panic!("not aws")
+    };
+    assert_eq!(a.region, "us-east-2");
+    assert_eq!(a.kms_key_id.as_deref(), Some("k1"));
+    let creds = a.credentials.as_ref().expect("static credentials");
+    assert_eq!(creds.access_key, "AKIDFIRST");
+    assert!(creds.session_token.is_none());
+
+    let ep = "      endpoint: http://h\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{base}      region: us-east-1\n"),
+            "keystore.aws.secretsmanager.endpoint: missing",
+        ),
+        (
+            format!("{base}      endpoint: h:443\n      region: us-east-1\n"),
+            "keystore.aws.secretsmanager.endpoint",
+        ),
+        (
+            format!("{base}{ep}"),
+            "keystore.aws.secretsmanager.region: missing",
+        ),
+        (
+            format!("{base}{ep}      region: r\n      credentials:\n        accesskey: a\n"),
+            "keystore.aws.secretsmanager.credentials.secretkey: missing",
+        ),
+        (
+            format!(
+                "{base}{ep}      region: r\n      credentials:\n        secretkey: s3cr3t-value\n"
+            ),
+            "keystore.aws.secretsmanager.credentials.accesskey: missing",
+        ),
+        (
+            format!("{base}{ep}      region: r\n      kmskey: a\n      kms_key_id: b\n"),
+            "kmskey and kms_key_id are both set",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = yaml(&text).expect_err(&text);
+        assert!(err.contains(want), "want {want:?} in {err:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+        assert!(!err.contains("s3cr3t-value"), "a secret leaked: {err}");
+    }
+}

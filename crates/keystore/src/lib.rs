@@ -6,14 +6,17 @@
 //! keystore answers every call from its backend, so failures are never remembered.
 //!
 //! Backends here: [`MemoryKeyStore`] (tests, `--dev`), [`FsKeyStore`] (one file per key)
-//! and [`VaultKeyStore`] (a Hashicorp Vault / OpenBao K/V engine).
+//! [`VaultKeyStore`] (a Hashicorp Vault / OpenBao K/V engine) and
+//! [`AwsSecretsManagerKeyStore`] (one AWS SecretsManager secret per key).
 
+pub mod aws;
 mod fs;
 mod memory;
 pub mod vault;
 
 use std::time::Duration;
 
+pub use aws::{AwsConfig, AwsSecretsManagerKeyStore};
 pub use fs::FsKeyStore;
 pub use memory::MemoryKeyStore;
 pub use vault::{VaultConfig, VaultKeyStore};

@@ -116,11 +116,9 @@ pub enum KeystoreConfig {
     /// Hashicorp Vault / OpenBao K/V (endpoint, engine, version, namespace, prefix,
     /// AppRole login, TLS, health probe). Its `Debug` redacts the AppRole credentials.
     Vault(Box<keystore::VaultConfig>),
-    /// AWS SecretsManager.
-    Aws {
-        /// Endpoint URL.
-        endpoint: String,
-    },
+    /// AWS SecretsManager (endpoint, region, KMS key, static or environment
+    /// credentials). Its `Debug` redacts the credentials.
+    Aws(Box<keystore::AwsConfig>),
 }
 
 /// Which syntax a file is in.
@@ -527,15 +525,15 @@ fn keystore(
         return Ok(KeystoreConfig::Vault(Box::new(vault(v)?)));
     }
     if let Some(a) = ks.aws {
-        let sm = match (a.secretsmanager, a.secrets_manager) {
-            (Some(s), None) | (None, Some(s)) => s,
+        let (sm, section) = match (a.secretsmanager, a.secrets_manager) {
+            (Some(s), None) => (s, "keystore.aws.secretsmanager"),
+            (None, Some(s)) => (s, "keystore.aws.secrets_manager"),
             (Some(_), Some(_)) => {
                 return err("keystore.aws: secretsmanager and secrets_manager are both set")
             }
             (None, None) => return err("keystore.aws.secretsmanager: missing"),
         };
-        let endpoint = sm.endpoint.or(sm.address).unwrap_or_default();
-        return Ok(KeystoreConfig::Aws { endpoint });
+        return Ok(KeystoreConfig::Aws(Box::new(aws(sm, section)?)));
     }
     match format {
         Format::Toml => Ok(KeystoreConfig::Memory),
@@ -545,6 +543,61 @@ fn keystore(
 
 fn nonempty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// `keystore.aws.secretsmanager` (current era) or `keystore.aws.secrets_manager` (first
+/// era) into the keystore's runtime settings. First-era `address`, `kms_key_id`,
+/// `access_key`, `secret_key` and `session_token` are the current `endpoint`, `kmskey`,
+/// `accesskey`, `secretkey` and `token`. No credentials = the AWS environment variables.
+fn aws(
+    sm: file::AwsSecretsManagerSection,
+    section: &str,
+) -> Result<keystore::AwsConfig, ConfigError> {
+    let s = section;
+    let one = |a: Option<String>, b: Option<String>, cur: &str, old: &str| match (
+        nonempty(a),
+        nonempty(b),
+    ) {
+        (Some(_), Some(_)) => err(format!("{s}: {cur} and {old} are both set; keep {cur}")),
+        (a, b) => Ok(a.or(b)),
+    };
+    let Some(endpoint) = one(sm.endpoint, sm.address, "endpoint", "address")? else {
+        return err(format!("{s}.endpoint: missing"));
+    };
+    if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
+        return err(format!(
+            "{s}.endpoint: {endpoint:?} must start with https:// (or http:// for a local test server)"
+        ));
+    }
+    let Some(region) = nonempty(sm.region) else {
+        return err(format!("{s}.region: missing (for example us-east-1)"));
+    };
+    let kms_key_id = one(sm.kmskey, sm.kms_key_id, "kmskey", "kms_key_id")?;
+    let c = sm.credentials.unwrap_or_default();
+    let access = one(c.accesskey, c.access_key, "accesskey", "access_key")?;
+    let secret = one(c.secretkey, c.secret_key, "secretkey", "secret_key")?;
+    let token = one(c.token, c.session_token, "token", "session_token")?;
+    let credentials = match (access, secret) {
+        (Some(access_key), Some(secret_key)) => Some(keystore::aws::Credentials {
+            access_key,
+            secret_key: secret_key.into(),
+            session_token: token.map(Into::into),
+        }),
+        (None, None) if token.is_none() => None,
+        (None, None) => {
+            return err(format!(
+                "{s}.credentials.token: set without accesskey and secretkey"
+            ))
+        }
+        (Some(_), None) => return err(format!("{s}.credentials.secretkey: missing")),
+        (None, Some(_)) => return err(format!("{s}.credentials.accesskey: missing")),
+    };
+    Ok(keystore::AwsConfig {
+        endpoint,
+        region,
+        kms_key_id,
+        credentials,
+    })
 }
 
 /// `keystore.vault` of either era into the keystore's runtime settings. First-era
