@@ -72,3 +72,16 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Probes the backend.
     async fn status(&self) -> Result<Status>;
 }
+
+/// An error and its sources on one line (`outer: inner: root`), for messages that must
+/// say why a backend call failed.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

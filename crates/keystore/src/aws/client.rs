@@ -78,16 +78,7 @@ pub(super) struct Transport {
     http: Client<Https, Full<Bytes>>,
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+use crate::error_chain;
 
 /// Roots from `SSL_CERT_FILE` or the first system CA bundle found (none found = an
 /// empty store, so `https://` endpoints fail with a certificate error naming why).

@@ -65,16 +65,7 @@ pub(super) struct Transport {
     http: Client<Https, Full<Bytes>>,
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+use crate::error_chain;
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let files = if path.is_dir() {

@@ -533,10 +533,8 @@ pub async fn put_tagging(
         .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
         .collect();
     convert::check_tags(&tags)?;
-    let mut meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
-    meta.tags = tags;
     s.store
-        .update_meta(&i.bucket, &i.key, meta)
+        .set_tags(&i.bucket, &i.key, tags)
         .await
         .map_err(s3)?;
     Ok(S3Response::new(PutObjectTaggingOutput::default()))
@@ -548,10 +546,8 @@ pub async fn delete_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let i = req.input;
-    let mut meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
-    meta.tags.clear();
     s.store
-        .update_meta(&i.bucket, &i.key, meta)
+        .set_tags(&i.bucket, &i.key, Vec::new())
         .await
         .map_err(s3)?;
     Ok(S3Response::new(DeleteObjectTaggingOutput::default()))

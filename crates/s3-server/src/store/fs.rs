@@ -82,6 +82,15 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Runs filesystem work that may block (fsync, directory walks) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal("filesystem task", e))?
+}
+
 /// Writes `bytes` to `path` atomically: temp file in `tmp`, fsync, rename, fsync dir.
 fn write_atomic(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
@@ -459,9 +468,12 @@ impl ObjectStore for FsStore {
         }
         // Remove the record first so a crash mid-way leaves no half bucket.
         let dir = self.bucket_dir(bucket);
-        std::fs::remove_file(dir.join("bucket.json")).map_err(|e| internal("delete bucket", e))?;
-        std::fs::remove_dir_all(&dir).map_err(|e| internal("delete bucket", e))?;
-        Ok(())
+        blocking(move || {
+            std::fs::remove_file(dir.join("bucket.json"))
+                .map_err(|e| internal("delete bucket", e))?;
+            std::fs::remove_dir_all(&dir).map_err(|e| internal("delete bucket", e))
+        })
+        .await
     }
 
     async fn get_bucket_setting(&self, bucket: &str, name: &str) -> StoreResult<Option<String>> {
@@ -482,10 +494,12 @@ impl ObjectStore for FsStore {
         self.index(bucket)?;
         let dir = self.bucket_dir(bucket).join("settings");
         let path = dir.join(name);
-        match value {
+        let tmp_dir = self.tmp_dir();
+        let value = value.map(str::to_string);
+        blocking(move || match value {
             Some(v) => {
                 std::fs::create_dir_all(&dir).map_err(|e| internal("bucket setting", e))?;
-                write_atomic(&self.tmp_dir(), &path, v.as_bytes())
+                write_atomic(&tmp_dir, &path, v.as_bytes())
                     .map_err(|e| internal("write bucket setting", e))
             }
             None => match std::fs::remove_file(&path) {
@@ -493,7 +507,8 @@ impl ObjectStore for FsStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(internal("remove bucket setting", e)),
             },
-        }
+        })
+        .await
     }
 
     async fn put_object(
@@ -553,21 +568,24 @@ impl ObjectStore for FsStore {
         ))
     }
 
-    async fn update_meta(&self, bucket: &str, key: &str, meta: ObjectMeta) -> StoreResult<()> {
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> StoreResult<()> {
         self.index(bucket)?;
         let hash = key_hash(key);
         let _guard = self.lock_for(&hash).lock().await;
         let path = self.meta_path(bucket, &hash);
-        let current = read_meta(&path)?;
-        let mut next = meta;
-        next.format = FORMAT;
-        next.key = current.key;
-        next.data = current.data;
-        next.parts = current.parts;
-        next.size = current.size;
-        let record = serde_json::to_vec(&next).map_err(|e| internal("encode metadata", e))?;
-        write_atomic(&self.tmp_dir(), &path, &record).map_err(|e| internal("write metadata", e))?;
-        Ok(())
+        let tmp_dir = self.tmp_dir();
+        blocking(move || {
+            let mut meta = read_meta(&path)?;
+            meta.tags = tags;
+            let record = serde_json::to_vec(&meta).map_err(|e| internal("encode metadata", e))?;
+            write_atomic(&tmp_dir, &path, &record).map_err(|e| internal("write metadata", e))
+        })
+        .await
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<()> {
@@ -575,16 +593,23 @@ impl ObjectStore for FsStore {
         let hash = key_hash(key);
         let _guard = self.lock_for(&hash).lock().await;
         let path = self.meta_path(bucket, &hash);
-        let meta = match read_meta(&path) {
-            Ok(m) => m,
-            Err(StoreError::NoSuchKey) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        std::fs::remove_file(&path).map_err(|e| internal("delete object", e))?;
         let dir = self.object_dir(bucket, &hash);
-        let _ = sync_dir(&dir);
-        for f in &meta.data {
-            let _ = std::fs::remove_file(dir.join(f));
+        let removed = blocking(move || {
+            let meta = match read_meta(&path) {
+                Ok(m) => m,
+                Err(StoreError::NoSuchKey) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            std::fs::remove_file(&path).map_err(|e| internal("delete object", e))?;
+            let _ = sync_dir(&dir);
+            for f in &meta.data {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+            Ok(true)
+        })
+        .await?;
+        if !removed {
+            return Ok(());
         }
         if let Ok(mut keys) = index.keys.write() {
             keys.remove(key);
@@ -625,14 +650,18 @@ impl ObjectStore for FsStore {
         self.index(bucket)?;
         let id = random_id() + &random_id();
         let dir = self.upload_dir(&id)?;
-        std::fs::create_dir_all(&dir).map_err(|e| internal("create upload", e))?;
         let record = serde_json::json!({ "bucket": bucket, "key": key, "initiated_ns": now_ns().to_string(), "meta": meta });
-        write_atomic(
-            &self.tmp_dir(),
-            &dir.join("upload.json"),
-            record.to_string().as_bytes(),
-        )
-        .map_err(|e| internal("create upload", e))?;
+        let tmp_dir = self.tmp_dir();
+        blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| internal("create upload", e))?;
+            write_atomic(
+                &tmp_dir,
+                &dir.join("upload.json"),
+                record.to_string().as_bytes(),
+            )
+            .map_err(|e| internal("create upload", e))
+        })
+        .await?;
         Ok(id)
     }
 
@@ -646,7 +675,7 @@ impl ObjectStore for FsStore {
         opts: PutOptions,
     ) -> StoreResult<PartInfo> {
         let dir = self.upload_dir(upload)?;
-        self.upload_record(&dir, bucket, key)?;
+        upload_record(&dir, bucket, key)?;
         let (tmp, size, md5) = self.receive(body, &opts).await?;
         let info = PartInfo {
             number,
@@ -654,15 +683,21 @@ impl ObjectStore for FsStore {
             etag: hex::encode(md5),
             modified_ns: now_ns(),
         };
-        let data = dir.join(format!("part-{number}.data"));
-        std::fs::rename(&tmp, &data).map_err(|e| internal("store part", e))?;
         let record = serde_json::to_vec(&info).map_err(|e| internal("encode part", e))?;
-        write_atomic(
-            &self.tmp_dir(),
-            &dir.join(format!("part-{number}.json")),
-            &record,
-        )
-        .map_err(|e| internal("store part", e))?;
+        let tmp_dir = self.tmp_dir();
+        blocking(move || {
+            let stored = std::fs::rename(&tmp, dir.join(format!("part-{number}.data")))
+                .map_err(|e| internal("store part", e))
+                .and_then(|()| {
+                    write_atomic(&tmp_dir, &dir.join(format!("part-{number}.json")), &record)
+                        .map_err(|e| internal("store part", e))
+                });
+            if stored.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            stored
+        })
+        .await?;
         Ok(info)
     }
 
@@ -673,53 +708,34 @@ impl ObjectStore for FsStore {
         upload: &str,
     ) -> StoreResult<(ObjectMeta, Vec<PartInfo>)> {
         let dir = self.upload_dir(upload)?;
-        let meta = self.upload_record(&dir, bucket, key)?;
-        let mut parts = Vec::new();
-        for e in std::fs::read_dir(&dir)
-            .map_err(|_| StoreError::NoSuchUpload)?
-            .flatten()
-        {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("part-") && name.ends_with(".json") {
-                let bytes = std::fs::read(e.path()).map_err(|e| internal("read part", e))?;
-                parts.push(
-                    serde_json::from_slice::<PartInfo>(&bytes)
-                        .map_err(|e| internal("read part", e))?,
-                );
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        blocking(move || {
+            let meta = upload_record(&dir, &bucket, &key)?;
+            let mut parts = Vec::new();
+            for e in std::fs::read_dir(&dir)
+                .map_err(|_| StoreError::NoSuchUpload)?
+                .flatten()
+            {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("part-") && name.ends_with(".json") {
+                    let bytes = std::fs::read(e.path()).map_err(|e| internal("read part", e))?;
+                    parts.push(
+                        serde_json::from_slice::<PartInfo>(&bytes)
+                            .map_err(|e| internal("read part", e))?,
+                    );
+                }
             }
-        }
-        parts.sort_by_key(|p| p.number);
-        Ok((meta, parts))
+            parts.sort_by_key(|p| p.number);
+            Ok((meta, parts))
+        })
+        .await
     }
 
     async fn list_uploads(&self, bucket: &str) -> StoreResult<Vec<(String, String, i128)>> {
         self.index(bucket)?;
-        let mut out = Vec::new();
         let root = self.root.join(SYS).join("multipart");
-        for e in std::fs::read_dir(&root)
-            .map_err(|e| internal("list uploads", e))?
-            .flatten()
-        {
-            let Ok(bytes) = std::fs::read(e.path().join("upload.json")) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-                continue;
-            };
-            if v["bucket"] == bucket {
-                let initiated = v["initiated_ns"]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                out.push((
-                    v["key"].as_str().unwrap_or_default().to_string(),
-                    e.file_name().to_string_lossy().into_owned(),
-                    initiated,
-                ));
-            }
-        }
-        out.sort();
-        Ok(out)
+        let bucket = bucket.to_string();
+        blocking(move || list_uploads_in(&root, &bucket)).await
     }
 
     async fn complete_multipart(
@@ -766,36 +782,57 @@ impl ObjectStore for FsStore {
             .collect();
         meta.parts = chosen;
         let committed = self.commit(bucket, meta, files).await?;
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = blocking(move || {
+            std::fs::remove_dir_all(&dir).map_err(|e| internal("remove upload", e))
+        })
+        .await;
         Ok(committed)
     }
 
     async fn abort_multipart(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<()> {
         let dir = self.upload_dir(upload)?;
-        self.upload_record(&dir, bucket, key)?;
-        std::fs::remove_dir_all(&dir).map_err(|e| internal("abort upload", e))?;
-        Ok(())
+        upload_record(&dir, bucket, key)?;
+        blocking(move || std::fs::remove_dir_all(&dir).map_err(|e| internal("abort upload", e)))
+            .await
     }
 }
 
-impl FsStore {
-    /// The upload's initial metadata, checking that it belongs to `bucket`/`key`.
-    fn upload_record(&self, dir: &Path, bucket: &str, key: &str) -> StoreResult<ObjectMeta> {
-        let bytes = std::fs::read(dir.join("upload.json")).map_err(|_| StoreError::NoSuchUpload)?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| internal("upload record", e))?;
-        if v["bucket"] != bucket || v["key"] != key {
-            return Err(StoreError::NoSuchUpload);
-        }
-        serde_json::from_value(v["meta"].clone()).map_err(|e| internal("upload record", e))
+/// The upload's initial metadata, checking that it belongs to `bucket`/`key`.
+fn upload_record(dir: &Path, bucket: &str, key: &str) -> StoreResult<ObjectMeta> {
+    let bytes = std::fs::read(dir.join("upload.json")).map_err(|_| StoreError::NoSuchUpload)?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| internal("upload record", e))?;
+    if v["bucket"] != bucket || v["key"] != key {
+        return Err(StoreError::NoSuchUpload);
     }
+    serde_json::from_value(v["meta"].clone()).map_err(|e| internal("upload record", e))
 }
 
-/// Reads a whole small stream (tests, XML bodies).
-pub async fn collect(mut s: ByteStream) -> io::Result<Vec<u8>> {
+/// Uploads in progress for `bucket`: (key, upload ID, initiated ns), sorted.
+fn list_uploads_in(root: &Path, bucket: &str) -> StoreResult<Vec<(String, String, i128)>> {
     let mut out = Vec::new();
-    while let Some(c) = s.next().await {
-        out.extend_from_slice(&c?);
+    for e in std::fs::read_dir(root)
+        .map_err(|e| internal("list uploads", e))?
+        .flatten()
+    {
+        let Ok(bytes) = std::fs::read(e.path().join("upload.json")) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        if v["bucket"] == bucket {
+            let initiated = v["initiated_ns"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            out.push((
+                v["key"].as_str().unwrap_or_default().to_string(),
+                e.file_name().to_string_lossy().into_owned(),
+                initiated,
+            ));
+        }
     }
+    out.sort();
     Ok(out)
 }

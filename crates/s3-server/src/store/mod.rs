@@ -144,8 +144,14 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         key: &str,
         span: Option<Span>,
     ) -> StoreResult<(ObjectMeta, ByteStream)>;
-    /// Replaces an object's metadata (tags, …) without touching its data.
-    async fn update_meta(&self, bucket: &str, key: &str, meta: ObjectMeta) -> StoreResult<()>;
+    /// Replaces an object's tags, reading and writing its record under the key's lock so a
+    /// concurrent overwrite is neither undone nor mixed with stale metadata.
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> StoreResult<()>;
     /// Deletes an object; deleting a missing key succeeds.
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<()>;
     /// Keys after `after` (exclusive) starting with `prefix`, in order, at most `limit`.
