@@ -86,8 +86,23 @@ fn store_error(state: &State, op: KeystoreOp, name: &str, e: CacheError) -> ApiE
         CacheError::Store(keystore::Error::InvalidName) => ApiError::invalid_key_name(name),
         other => {
             state.log_error(&format!("key {name}: {other}"));
-            ApiError::keystore(op)
+            sealed_or(ApiError::keystore(op), &other)
         }
+    }
+}
+
+/// A sealed Vault is the one keystore failure a client can act on (ask an operator to
+/// unseal), so its 502 says so: `<usual message>: key store is sealed`. Every other
+/// failure keeps the exact KES message; its cause is only logged.
+fn sealed_or(usual: ApiError, e: &CacheError) -> ApiError {
+    match e {
+        CacheError::Store(keystore::Error::Unreachable(m)) if m == keystore::vault::SEALED => {
+            ApiError::new(
+                usual.status,
+                format!("{}: key store is sealed", usual.message),
+            )
+        }
+        _ => usual,
     }
 }
 
@@ -545,4 +560,32 @@ fn stream(rx: tokio::sync::broadcast::Receiver<Bytes>) -> Response<Body> {
         HeaderValue::from_static("application/x-ndjson"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_sealed_vault_changes_the_502_message() {
+        let sealed =
+            CacheError::Store(keystore::Error::Unreachable(keystore::vault::SEALED.into()));
+        let e = sealed_or(ApiError::keystore(KeystoreOp::Create), &sealed);
+        assert_eq!(e.status, 502);
+        assert_eq!(e.message, "failed to create key: key store is sealed");
+        let e = sealed_or(ApiError::keystore(KeystoreOp::Read), &sealed);
+        assert_eq!(e.message, "failed to read key: key store is sealed");
+        let down = CacheError::Store(keystore::Error::Unreachable(
+            "vault at http://127.0.0.1:1: connection refused".into(),
+        ));
+        assert_eq!(
+            sealed_or(ApiError::keystore(KeystoreOp::Create), &down),
+            ApiError::keystore(KeystoreOp::Create)
+        );
+        let backend = CacheError::Store(keystore::Error::Backend("sealed envelope".into()));
+        assert_eq!(
+            sealed_or(ApiError::keystore(KeystoreOp::List), &backend),
+            ApiError::keystore(KeystoreOp::List)
+        );
+    }
 }

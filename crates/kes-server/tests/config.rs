@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use kes_server::config::{parse, Format, KeystoreConfig};
+use keystore::vault::{Jwt, Login};
 
 const ID_A: &str = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22";
 const ID_M: &str = "dd46485bedc9ad2909d2e8f9017216eec4413bc5c64b236d992f7ec19c843c5f";
@@ -49,9 +50,17 @@ fn seed_toml_parses_with_its_vault_keystore() {
     assert_eq!(v.endpoint, "https://127.0.0.1:8200");
     assert_eq!((v.engine.as_str(), v.prefix.as_str()), ("kv", "minio"));
     assert_eq!(v.version, keystore::vault::KvVersion::V1);
-    assert_eq!(v.approle.engine, "approle");
-    assert_eq!(v.approle.retry, Duration::from_secs(15));
-    assert_eq!(v.ping, Duration::from_secs(10));
+    let Login::AppRole(a) = &v.login else {
+        panic!("not approle: {:?}", v.login)
+    };
+    assert_eq!(a.engine, "approle");
+    assert_eq!(a.retry, Duration::from_secs(15));
+    assert_eq!(
+        v.ping,
+        Duration::from_secs(10),
+        "the seed's [keystore.vault.status] ping"
+    );
+    assert!(v.transit.is_none());
     assert_eq!(
         v.tls.ca.as_deref(),
         Some(std::path::Path::new("./vault-tls.crt"))
@@ -217,11 +226,62 @@ fn vault_keystore_settings_of_the_current_era() {
     assert_eq!(v.version, keystore::vault::KvVersion::V2);
     assert_eq!(v.namespace.as_deref(), Some("team"));
     assert_eq!(v.prefix, "kes");
-    assert_eq!(v.approle.engine, "ar");
-    assert_eq!(v.approle.namespace.as_deref(), Some("/"));
-    assert_eq!(v.approle.retry, Duration::from_secs(2));
+    let Login::AppRole(a) = &v.login else {
+        panic!("not approle")
+    };
+    assert_eq!(a.engine, "ar");
+    assert_eq!(a.namespace.as_deref(), Some("/"));
+    assert_eq!(a.retry, Duration::from_secs(2));
     assert_eq!(v.ping, Duration::from_secs(3));
     assert!(!format!("{c:?}").contains("s3cr3t-value"));
+
+    // Transit wrapping and Kubernetes login with a literal token.
+    let c = yaml(&format!(
+        "{base}    endpoint: http://127.0.0.1:8200\n    transit:\n      key: wrap\n    kubernetes:\n      role: minio\n      jwt: eyJhbGciOi.s3cr3t-jwt.c2ln\n"
+    ))
+    .expect("valid");
+    let KeystoreConfig::Vault(v) = &c.keystore else {
+        panic!("not vault")
+    };
+    let t = v.transit.as_ref().expect("transit");
+    assert_eq!((t.engine.as_str(), t.key.as_str()), ("transit", "wrap"));
+    let Login::Kubernetes(k) = &v.login else {
+        panic!("not kubernetes")
+    };
+    assert_eq!(
+        (k.engine.as_str(), k.role.as_str()),
+        ("kubernetes", "minio")
+    );
+    assert!(matches!(&k.jwt, Jwt::Token(t) if t.as_str() == "eyJhbGciOi.s3cr3t-jwt.c2ln"));
+    assert_eq!(v.ping, Duration::from_secs(15), "default status.ping");
+    assert!(!format!("{c:?}").contains("s3cr3t-jwt"));
+
+    // A jwt containing '/' is a file: it must exist, and is read at each login.
+    let jwt_file = std::env::temp_dir().join(format!("coffer-config-jwt-{}", std::process::id()));
+    std::fs::write(&jwt_file, "eyJ.token.sig").expect("write jwt");
+    let c = yaml(&format!(
+        "{base}    endpoint: http://127.0.0.1:8200\n    transit:\n      engine: wrapping\n      key: k\n    kubernetes:\n      engine: k8s\n      namespace: /\n      role: minio\n      jwt: {}\n      retry: 3s\n    status:\n      ping: 0s\n",
+        jwt_file.display()
+    ))
+    .expect("valid");
+    let _ = std::fs::remove_file(&jwt_file);
+    let KeystoreConfig::Vault(v) = &c.keystore else {
+        panic!("not vault")
+    };
+    assert_eq!(
+        v.transit.as_ref().map(|t| t.engine.as_str()),
+        Some("wrapping")
+    );
+    let Login::Kubernetes(k) = &v.login else {
+        panic!("not kubernetes")
+    };
+    assert!(matches!(&k.jwt, Jwt::File(p) if *p == jwt_file));
+    assert_eq!(
+        (k.engine.as_str(), k.namespace.as_deref()),
+        ("k8s", Some("/"))
+    );
+    assert_eq!(k.retry, Duration::from_secs(3));
+    assert_eq!(v.ping, Duration::from_secs(15), "0 means the default");
 
     let ok_auth = "    approle:\n      id: r\n      secret: s3cr3t-value\n";
     let cases: Vec<(String, &str)> = vec![
@@ -258,12 +318,20 @@ fn vault_keystore_settings_of_the_current_era() {
             "keystore.vault.tls",
         ),
         (
-            format!("{base}    endpoint: http://h\n    transit:\n      key: t\n{ok_auth}"),
-            "keystore.vault.transit: wrapping stored keys with Vault transit is not supported yet",
+            format!("{base}    endpoint: http://h\n    transit:\n      engine: t\n{ok_auth}"),
+            "keystore.vault.transit.key: missing",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    kubernetes:\n      jwt: s3cr3t-value\n"),
+            "keystore.vault.kubernetes.role: missing",
         ),
         (
             format!("{base}    endpoint: http://h\n    kubernetes:\n      role: r\n"),
-            "keystore.vault.kubernetes: Kubernetes login is not supported yet",
+            "keystore.vault.kubernetes.jwt: missing",
+        ),
+        (
+            format!("{base}    endpoint: http://h\n    kubernetes:\n      role: r\n      jwt: /nonexistent/coffer/token\n"),
+            "keystore.vault.kubernetes.jwt: cannot read /nonexistent/coffer/token",
         ),
         (
             format!("{base}    endpoint: http://h\n    kubernetes:\n      role: r\n{ok_auth}"),

@@ -114,7 +114,8 @@ pub enum KeystoreConfig {
         path: PathBuf,
     },
     /// Hashicorp Vault / OpenBao K/V (endpoint, engine, version, namespace, prefix,
-    /// AppRole login, TLS, health probe). Its `Debug` redacts the AppRole credentials.
+    /// AppRole or Kubernetes login, transit wrapping, TLS, health poll). Its `Debug`
+    /// redacts the AppRole secrets and a literal Kubernetes token.
     Vault(Box<keystore::VaultConfig>),
     /// AWS SecretsManager (endpoint, region, KMS key, static or environment
     /// credentials). Its `Debug` redacts the credentials.
@@ -600,10 +601,15 @@ fn aws(
     })
 }
 
+/// How often the Vault keystore polls `sys/health` when `status.ping` is unset or 0.
+pub const DEFAULT_PING: Duration = Duration::from_secs(15);
+
 /// `keystore.vault` of either era into the keystore's runtime settings. First-era
-/// `address` and `name` are the current `endpoint` and `prefix`.
+/// `address` and `name` are the current `endpoint` and `prefix`. Exactly one of
+/// `approle` and `kubernetes`; a `kubernetes.jwt` containing `/` is a file, re-read at
+/// every login (Kubernetes rotates it), so here it only has to exist.
 fn vault(v: file::VaultSection) -> Result<keystore::VaultConfig, ConfigError> {
-    use keystore::vault::{AppRole, KvVersion, VaultTls};
+    use keystore::vault::{AppRole, Jwt, Kubernetes, KvVersion, Login, Transit, VaultTls};
     let endpoint = match (nonempty(v.endpoint), nonempty(v.address)) {
         (Some(_), Some(_)) => {
             return err("keystore.vault: endpoint and address are both set; keep endpoint")
@@ -628,35 +634,79 @@ fn vault(v: file::VaultSection) -> Result<keystore::VaultConfig, ConfigError> {
         Some("v2") | Some("2") => KvVersion::V2,
         Some(other) => return err(format!("keystore.vault.version: {other:?} is not v1 or v2")),
     };
-    if v.transit.is_some() {
-        return err("keystore.vault.transit: wrapping stored keys with Vault transit is not supported yet; remove it");
-    }
-    if v.kubernetes.is_some() {
-        if v.approle.is_some() {
-            return err("keystore.vault: approle and kubernetes are both set; keep one");
+    let transit = match v.transit {
+        None => None,
+        Some(t) => {
+            let Some(key) = nonempty(t.key) else {
+                return err(
+                    "keystore.vault.transit.key: missing (the transit key that wraps stored keys)",
+                );
+            };
+            Some(Transit {
+                engine: nonempty(t.engine).unwrap_or_else(|| "transit".into()),
+                key,
+            })
         }
-        return err(
-            "keystore.vault.kubernetes: Kubernetes login is not supported yet; use keystore.vault.approle",
-        );
-    }
-    let Some(a) = v.approle else {
-        return err("keystore.vault.approle: missing (coffer logs in to Vault with an AppRole id and secret)");
     };
-    let Some(role_id) = nonempty(a.id) else {
-        return err("keystore.vault.approle.id: missing (the AppRole role ID)");
+    let login = match (v.approle, v.kubernetes) {
+        (Some(_), Some(_)) => {
+            return err("keystore.vault: approle and kubernetes are both set; keep one")
+        }
+        (None, None) => return err(
+            "keystore.vault.approle: missing (coffer logs in to Vault with approle or kubernetes)",
+        ),
+        (Some(a), None) => {
+            let Some(role_id) = nonempty(a.id) else {
+                return err("keystore.vault.approle.id: missing (the AppRole role ID)");
+            };
+            let Some(secret_id) = nonempty(a.secret) else {
+                return err("keystore.vault.approle.secret: missing (the AppRole secret ID)");
+            };
+            Login::AppRole(AppRole {
+                engine: nonempty(a.engine).unwrap_or_else(|| "approle".into()),
+                namespace: nonempty(a.namespace),
+                role_id: role_id.into(),
+                secret_id: secret_id.into(),
+                retry: duration(
+                    "keystore.vault.approle.retry",
+                    a.retry.as_ref(),
+                    Duration::from_secs(15),
+                )?,
+            })
+        }
+        (None, Some(k)) => {
+            let Some(role) = nonempty(k.role) else {
+                return err("keystore.vault.kubernetes.role: missing (the Vault role bound to the service account)");
+            };
+            let Some(jwt) = nonempty(k.jwt) else {
+                return err("keystore.vault.kubernetes.jwt: missing (the service account token, or the file holding it)");
+            };
+            let jwt = Jwt::parse(&jwt);
+            if let Jwt::File(path) = &jwt {
+                if let Err(e) = std::fs::metadata(path) {
+                    return err(format!(
+                        "keystore.vault.kubernetes.jwt: cannot read {}: {e}",
+                        path.display()
+                    ));
+                }
+            }
+            Login::Kubernetes(Kubernetes {
+                engine: nonempty(k.engine).unwrap_or_else(|| "kubernetes".into()),
+                namespace: nonempty(k.namespace),
+                role,
+                jwt,
+                retry: duration(
+                    "keystore.vault.kubernetes.retry",
+                    k.retry.as_ref(),
+                    Duration::from_secs(15),
+                )?,
+            })
+        }
     };
-    let Some(secret_id) = nonempty(a.secret) else {
-        return err("keystore.vault.approle.secret: missing (the AppRole secret ID)");
-    };
-    let retry = duration(
-        "keystore.vault.approle.retry",
-        a.retry.as_ref(),
-        Duration::from_secs(15),
-    )?;
     let ping = duration(
         "keystore.vault.status.ping",
         v.status.as_ref().and_then(|s| s.ping.as_ref()),
-        Duration::from_secs(10),
+        DEFAULT_PING,
     )?;
     let tls = v.tls.unwrap_or_default();
     let tls = VaultTls {
@@ -676,18 +726,9 @@ fn vault(v: file::VaultSection) -> Result<keystore::VaultConfig, ConfigError> {
         version,
         namespace: nonempty(v.namespace),
         prefix,
-        approle: AppRole {
-            engine: nonempty(a.engine).unwrap_or_else(|| "approle".into()),
-            namespace: nonempty(a.namespace),
-            role_id: role_id.into(),
-            secret_id: secret_id.into(),
-            retry,
-        },
+        login,
+        transit,
         tls,
-        ping: if ping.is_zero() {
-            Duration::from_secs(10)
-        } else {
-            ping
-        },
+        ping: if ping.is_zero() { DEFAULT_PING } else { ping },
     })
 }

