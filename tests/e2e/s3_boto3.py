@@ -7,9 +7,12 @@ Prints `N passed, M failed` last; exits non-zero if anything failed.
 """
 import base64
 import concurrent.futures
+import contextlib
+import json
 import hashlib
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +27,7 @@ from botocore.config import Config
 
 BIN = os.environ.get("COFFER_BIN", "target/debug/coffer")
 USER, PASSWORD = "e2e-admin", "e2e-secret-password"
+ALT_USER, ALT_PASSWORD = "e2e-second", "e2e-second-password"
 passed, failed = 0, 0
 
 
@@ -37,8 +41,11 @@ class Server:
     def __init__(self, data_dir, port=None):
         self.dir, self.port = data_dir, port or free_port()
         env = dict(os.environ, MINIO_ROOT_USER=USER, MINIO_ROOT_PASSWORD=PASSWORD)
+        users = data_dir.rstrip("/") + ".users"
+        with open(os.open(users, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(f"{ALT_USER} {ALT_PASSWORD}\n")
         self.proc = subprocess.Popen(
-            [BIN, "server", data_dir, "--address", f"127.0.0.1:{self.port}", "--quiet"],
+            [BIN, "server", data_dir, "--address", f"127.0.0.1:{self.port}", "--quiet", "--users", users],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.url = f"http://127.0.0.1:{self.port}"
         for _ in range(100):
@@ -56,8 +63,8 @@ class Server:
         self.proc.wait(10)
 
 
-def client(url, **cfg):
-    return boto3.client("s3", endpoint_url=url, aws_access_key_id=USER, aws_secret_access_key=PASSWORD,
+def client(url, user=USER, password=PASSWORD, **cfg):
+    return boto3.client("s3", endpoint_url=url, aws_access_key_id=user, aws_secret_access_key=password,
                         region_name="us-east-1", config=Config(retries={"max_attempts": 1}, **cfg))
 
 
@@ -100,6 +107,9 @@ def main():
     finally:
         if srv.proc.poll() is None:
             srv.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp + ".users")
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
@@ -408,6 +418,146 @@ def run(s3, srv):
         got = s3.get_object(Bucket=b, Key="conc/same")["Body"].read()
         assert any(got == body(70000, i) for i in range(16)), "overwrite race produced a mix"
     check("concurrent writers", concurrency)
+
+    def users_and_ownership():
+        alt = client(srv.url, ALT_USER, ALT_PASSWORD)
+        ab = "e2e-alt-bucket"
+        alt.create_bucket(Bucket=ab)
+        alt.put_object(Bucket=ab, Key="mine", Body=b"alt data")
+        names = [x["Name"] for x in alt.list_buckets()["Buckets"]]
+        assert ab in names and b not in names, names
+        assert ab in [x["Name"] for x in s3.list_buckets()["Buckets"]], "root sees every bucket"
+        assert s3.get_object(Bucket=ab, Key="mine")["Body"].read() == b"alt data"
+        expect_error(lambda: alt.get_object(Bucket=b, Key="digest"), "AccessDenied", 403)
+        expect_error(lambda: alt.put_object(Bucket=b, Key="intruder", Body=b"x"), "AccessDenied", 403)
+        expect_error(lambda: alt.delete_object(Bucket=b, Key="digest"), "AccessDenied", 403)
+        expect_error(lambda: alt.list_objects_v2(Bucket=b), "AccessDenied", 403)
+        expect_error(lambda: alt.put_bucket_policy(Bucket=b, Policy="{}"), "AccessDenied", 403)
+        expect_error(lambda: alt.create_bucket(Bucket=b), "BucketAlreadyExists", 409)
+        expect_error(lambda: alt.copy_object(Bucket=ab, Key="stolen", CopySource={"Bucket": b, "Key": "digest"}),
+                     "AccessDenied", 403)
+        expect_error(lambda: alt.get_object(Bucket=ab, Key="stolen"), "NoSuchKey", 404)
+        s3.put_object(Bucket=b, Key="shared/doc", Body=b"for alt")
+        s3.put_object(Bucket=b, Key="shared/secret", Body=b"not for alt")
+        doc = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::123456789012:user/{ALT_USER}"]},
+             "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{b}/shared/*"]},
+            {"Effect": "Deny", "Principal": {"AWS": ALT_USER}, "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::{b}/shared/secret"}]}
+        s3.put_bucket_policy(Bucket=b, Policy=json.dumps(doc))
+        try:
+            assert alt.get_object(Bucket=b, Key="shared/doc")["Body"].read() == b"for alt"
+            expect_error(lambda: alt.get_object(Bucket=b, Key="shared/secret"), "AccessDenied", 403)
+            expect_error(lambda: alt.put_object(Bucket=b, Key="shared/x", Body=b"x"), "AccessDenied", 403)
+            alt.copy_object(Bucket=ab, Key="copied", CopySource={"Bucket": b, "Key": "shared/doc"})
+            assert alt.get_object(Bucket=ab, Key="copied")["Body"].read() == b"for alt"
+            anon = urllib.request.Request(f"{srv.url}/{b}/shared/doc")
+            try:
+                urllib.request.urlopen(anon)
+                raise AssertionError("a policy for one user let anonymous requests in")
+            except urllib.error.HTTPError as e:
+                assert e.code == 403, e.code
+            bad = {"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": ALT_USER}, "Action": "s3:GetObject",
+                                  "Resource": f"arn:aws:s3:::{b}/*"}]}
+            expect_error(lambda: s3.put_bucket_policy(Bucket=b, Policy=json.dumps(bad)), "MalformedPolicy", 400)
+        finally:
+            s3.delete_bucket_policy(Bucket=b)
+        expect_error(lambda: alt.get_object(Bucket=b, Key="shared/doc"), "AccessDenied", 403)
+        expect_error(lambda: alt.get_object(Bucket="no-such-bucket-x", Key="k"), "NoSuchBucket", 404)
+    check("users own their buckets; others need a policy", users_and_ownership)
+
+    def conditional_writes():
+        key = "cond/once"
+        def create(i):
+            try:
+                s3.put_object(Bucket=b, Key=key, Body=body(5000, i), IfNoneMatch="*")
+                return i
+            except botocore.exceptions.ClientError as e:
+                assert e.response["Error"]["Code"] == "PreconditionFailed", e.response["Error"]
+                return None
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            winners = [i for i in ex.map(create, range(16)) if i is not None]
+        assert len(winners) == 1, f"If-None-Match: * let {len(winners)} writers create the key"
+        assert s3.get_object(Bucket=b, Key=key)["Body"].read() == body(5000, winners[0])
+        etag = s3.head_object(Bucket=b, Key=key)["ETag"]
+        expect_error(lambda: s3.put_object(Bucket=b, Key=key, Body=b"x", IfMatch='"0123"'), "PreconditionFailed", 412)
+        expect_error(lambda: s3.put_object(Bucket=b, Key="cond/absent", Body=b"x", IfMatch=etag), "NoSuchKey", 404)
+        s3.put_object(Bucket=b, Key=key, Body=b"second", IfMatch=etag)
+        etag = s3.head_object(Bucket=b, Key=key)["ETag"]
+        expect_error(lambda: s3.delete_object(Bucket=b, Key=key, IfMatch='"0123"'), "PreconditionFailed", 412)
+        assert s3.get_object(Bucket=b, Key=key)["Body"].read() == b"second", "failed conditional delete removed data"
+        r = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": key, "ETag": '"0123"'}]})
+        assert [e["Code"] for e in r.get("Errors", [])] == ["PreconditionFailed"], r
+        s3.delete_object(Bucket=b, Key=key, IfMatch=etag)
+        expect_error(lambda: s3.head_object(Bucket=b, Key=key), "404", 404)
+        up = s3.create_multipart_upload(Bucket=b, Key=key)["UploadId"]
+        e1 = s3.upload_part(Bucket=b, Key=key, UploadId=up, PartNumber=1, Body=b"mp")["ETag"]
+        parts = {"Parts": [{"PartNumber": 1, "ETag": e1}]}
+        s3.put_object(Bucket=b, Key=key, Body=b"raced")
+        expect_error(lambda: s3.complete_multipart_upload(Bucket=b, Key=key, UploadId=up, MultipartUpload=parts,
+                                                          IfNoneMatch="*"), "PreconditionFailed", 412)
+        assert s3.get_object(Bucket=b, Key=key)["Body"].read() == b"raced"
+        done = s3.complete_multipart_upload(Bucket=b, Key=key, UploadId=up, MultipartUpload=parts)
+        again = s3.complete_multipart_upload(Bucket=b, Key=key, UploadId=up, MultipartUpload=parts)
+        assert done["ETag"] == again["ETag"], "a repeated Complete must answer as the first"
+        expect_error(lambda: s3.complete_multipart_upload(Bucket=b, Key=key, UploadId=up,
+                                                          MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"0123"'}]}),
+                     "NoSuchUpload", 404)
+    check("conditional writes and deletes are atomic", conditional_writes)
+
+    def protocol_details():
+        expect_error(lambda: s3.put_object(Bucket=b, Key="sse/o", Body=b"x", ServerSideEncryption="AES256"),
+                     "NotImplemented", 501)
+        expect_error(lambda: s3.head_object(Bucket=b, Key="sse/o"), "404", 404)
+        try:
+            s3.get_object(Bucket=b, Key="no/such/key")
+            raise AssertionError("missing key read")
+        except botocore.exceptions.ClientError as e:
+            rid = e.response["ResponseMetadata"]["RequestId"]
+            assert rid and e.response["Error"].get("RequestId", rid) == rid, e.response
+        req = urllib.request.Request(s3.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "no/such/key"}))
+        try:
+            urllib.request.urlopen(req)
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            assert f"<RequestId>{e.headers['x-amz-request-id']}</RequestId>" in text, text
+        s3.put_object(Bucket=b, Key="nm", Body=b"v")
+        head = s3.head_object(Bucket=b, Key="nm")
+        try:
+            s3.get_object(Bucket=b, Key="nm", IfNoneMatch=head["ETag"])
+            raise AssertionError("If-None-Match on the current ETag must be 304")
+        except botocore.exceptions.ClientError as e:
+            h = e.response["ResponseMetadata"]["HTTPHeaders"]
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+            assert h.get("etag") == head["ETag"] and "last-modified" in h, h
+        expect_error(lambda: s3.get_object(Bucket=b, Key="nm", PartNumber=2), "InvalidPart", 400)
+        long = client(srv.url, signature_version="s3v4").generate_presigned_url(
+            "get_object", Params={"Bucket": b, "Key": "nm"}, ExpiresIn=604801)
+        try:
+            urllib.request.urlopen(long)
+            raise AssertionError("a presigned URL valid for more than 7 days was accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403, e.code
+        s3.put_object(Bucket=b, Key="tags/sorted", Body=b"t", Tagging="zeta=1&alpha=2&mid")
+        assert [t["Key"] for t in s3.get_object_tagging(Bucket=b, Key="tags/sorted")["TagSet"]] == ["alpha", "mid", "zeta"]
+        assert s3.head_object(Bucket=b, Key="tags/sorted")["ResponseMetadata"]["HTTPHeaders"]["x-amz-tagging-count"] == "3"
+        expect_error(lambda: s3.get_bucket_tagging(Bucket=b), "NoSuchTagSet", 404)
+        s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "team", "Value": "storage"}]})
+        assert s3.get_bucket_tagging(Bucket=b)["TagSet"] == [{"Key": "team", "Value": "storage"}]
+        s3.delete_bucket_tagging(Bucket=b)
+        expect_error(lambda: s3.get_bucket_tagging(Bucket=b), "NoSuchTagSet", 404)
+        expect_error(lambda: s3.create_bucket(Bucket="dot.-dash"), "InvalidBucketName", 400)
+        s3.create_bucket(Bucket="e2e-page-a")
+        s3.create_bucket(Bucket="e2e-page-b")
+        first = s3.list_buckets(MaxBuckets=1, Prefix="e2e-page-")
+        assert [x["Name"] for x in first["Buckets"]] == ["e2e-page-a"] and first.get("ContinuationToken"), first
+        second = s3.list_buckets(MaxBuckets=1, Prefix="e2e-page-", ContinuationToken=first["ContinuationToken"])
+        assert [x["Name"] for x in second["Buckets"]] == ["e2e-page-b"] and not second.get("ContinuationToken"), second
+        attrs = s3.get_object_attributes(Bucket=b, Key="nm", ObjectAttributes=["ETag", "ObjectSize"])
+        assert attrs["ETag"] == head["ETag"].strip('"') and attrs["ObjectSize"] == 1, attrs
+        r = s3.list_objects_v2(Bucket=b, Prefix="nm", Delimiter="")
+        assert "Delimiter" not in r, r
+    check("protocol details (errors, 304, SSE refusal, tags, pagination)", protocol_details)
 
 
 def crash(data_dir):

@@ -180,6 +180,7 @@ async fn handle(
         _ => {}
     }
     let start = Instant::now();
+    let request_id = next_request_id();
     let method = req.method().to_string();
     let bytes_in = req
         .headers()
@@ -187,13 +188,30 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    let response = match hyper::service::Service::call(service, req).await {
-        Ok(r) => r.map(|b| b.boxed_unsync()),
-        Err(e) => {
-            eprintln!("coffer server: request failed: {e:?}");
-            text(StatusCode::INTERNAL_SERVER_ERROR, String::new())
-        }
+    let attributes_request = req.method() == hyper::Method::GET
+        && req.uri().query().is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == "attributes" || p == "attributes=")
+        });
+    let response = match precheck(&req) {
+        Some(e) => match e.to_http_response() {
+            Ok(r) => r.map(|b| b.boxed_unsync()),
+            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
+        },
+        None => match hyper::service::Service::call(service, req).await {
+            Ok(r) => r.map(|b| b.boxed_unsync()),
+            Err(e) => {
+                eprintln!("coffer server: request failed: {e:?}");
+                text(StatusCode::INTERNAL_SERVER_ERROR, String::new())
+            }
+        },
     };
+    let response = if attributes_request {
+        bare_attributes_etag(response).await
+    } else {
+        response
+    };
+    let response = with_request_id(response, &request_id).await;
     let status = response.status().as_u16();
     let elapsed = start.elapsed();
     metrics.requests.fetch_add(1, Ordering::Relaxed);
@@ -218,6 +236,7 @@ async fn handle(
     if log {
         let line = serde_json::json!({
             "time": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "request_id": request_id,
             "method": method,
             "path": path,
             "status": status,
@@ -226,6 +245,153 @@ async fn handle(
         println!("{line}");
     }
     response
+}
+
+/// A request id unique within this process and unlikely to repeat across restarts:
+/// start time in nanoseconds plus a counter, in hex as MinIO writes them.
+fn next_request_id() -> String {
+    static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        AtomicU64::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        )
+    });
+    format!("{:016X}", next.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Sets `x-amz-request-id` and, on an S3 XML error, the `<RequestId>` element that
+/// clients match against the header.
+async fn with_request_id(response: Response<Body>, id: &str) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(id) {
+        parts.headers.insert("x-amz-request-id", v);
+    }
+    let small_xml = parts.status.as_u16() >= 400
+        && parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"))
+        && hyper::body::Body::size_hint(&body)
+            .exact()
+            .is_some_and(|n| n > 0 && n < 64 * 1024);
+    if !small_xml {
+        return Response::from_parts(parts, body);
+    }
+    let Ok(bytes) = body.collect().await.map(|c| c.to_bytes()) else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, String::new());
+    };
+    let xml = String::from_utf8_lossy(&bytes);
+    let body = match xml.rfind("</Error>") {
+        Some(at) if !xml.contains("<RequestId>") => {
+            format!("{}<RequestId>{id}</RequestId>{}", &xml[..at], &xml[at..])
+        }
+        _ => xml.into_owned(),
+    };
+    parts.headers.insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(body.len()),
+    );
+    let mut r = text(parts.status, body);
+    *r.headers_mut() = parts.headers;
+    r
+}
+
+/// GetObjectAttributes: AWS writes the ETag bare in this XML body (unlike the ETag
+/// header and the listings); s3s quotes it, so the quotes are taken out here.
+async fn bare_attributes_etag(response: Response<Body>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let small = parts.status == StatusCode::OK
+        && hyper::body::Body::size_hint(&body)
+            .exact()
+            .is_some_and(|n| n < 1024 * 1024);
+    if !small {
+        return Response::from_parts(parts, body);
+    }
+    let Ok(bytes) = body.collect().await.map(|c| c.to_bytes()) else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, String::new());
+    };
+    let xml = String::from_utf8_lossy(&bytes)
+        .replacen("<ETag>&quot;", "<ETag>", 1)
+        .replacen("&quot;</ETag>", "</ETag>", 1)
+        .replacen("<ETag>\"", "<ETag>", 1)
+        .replacen("\"</ETag>", "</ETag>", 1);
+    let mut headers = parts.headers;
+    headers.insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(xml.len()),
+    );
+    let mut r = text(parts.status, xml);
+    *r.headers_mut() = headers;
+    r
+}
+
+/// Requests refused before s3s sees them.
+///
+/// - Server-side encryption headers: encryption is not implemented yet, and storing the
+///   object in plaintext while the client asked for encryption would be a wrong success.
+/// - Presigned URLs valid for more than seven days, with a negative lifetime, or expired:
+///   403, as S3 answers (s3s would accept the first and answer 400 for the others).
+fn precheck<B>(req: &Request<B>) -> Option<s3s::S3Error> {
+    if req.headers().keys().any(|k| {
+        k.as_str().starts_with("x-amz-server-side-encryption")
+            || k.as_str()
+                .starts_with("x-amz-copy-source-server-side-encryption")
+    }) {
+        return Some(s3s::s3_error!(
+            NotImplemented,
+            "server-side encryption is not supported by this server yet"
+        ));
+    }
+    let query = req.uri().query()?;
+    let param = |name: &str| {
+        query.split('&').find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            (k == name).then_some(v)
+        })
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expired = || {
+        let mut e = s3s::s3_error!(AccessDenied, "Request has expired");
+        e.set_status_code(StatusCode::FORBIDDEN);
+        e
+    };
+    if let (Some(date), Some(expires)) = (param("X-Amz-Date"), param("X-Amz-Expires")) {
+        let query_error = |msg: &'static str| {
+            let mut e = s3s::S3Error::with_message(
+                "AuthorizationQueryParametersError"
+                    .parse()
+                    .unwrap_or(s3s::S3ErrorCode::AccessDenied),
+                msg,
+            );
+            e.set_status_code(StatusCode::FORBIDDEN);
+            e
+        };
+        let Ok(expires) = expires.parse::<i64>() else {
+            return Some(query_error("X-Amz-Expires should be a number"));
+        };
+        if expires < 0 {
+            return Some(query_error("X-Amz-Expires must be non-negative"));
+        }
+        if expires > 604_800 {
+            return Some(query_error(
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+            ));
+        }
+        let format =
+            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+        if let Ok(signed) = time::PrimitiveDateTime::parse(date, format) {
+            if signed.assume_utc().unix_timestamp() + expires < now {
+                return Some(expired());
+            }
+        }
+    } else if let (Some(expires), true) = (param("Expires"), param("Signature").is_some()) {
+        if expires.parse::<i64>().is_ok_and(|t| t < now) {
+            return Some(expired());
+        }
+    }
+    None
 }
 
 /// Binds and serves `service` (HTTP, or HTTPS when `config.tls` is set).

@@ -2,8 +2,11 @@
 //! streaming auth, XML) over a pluggable storage backend, with MinIO's health endpoints,
 //! Prometheus metrics and a JSON access log.
 //!
+//! Users: the first configured user is root and may do everything; every other user owns
+//! the buckets it creates and reaches other buckets only through their bucket policies.
+//!
 //! What it does not do yet: server-side encryption (the metadata record has room for
-//! it), versioning, IAM users with their own policies.
+//! it), versioning, IAM policies attached to users.
 
 pub mod http;
 pub mod s3;
@@ -34,8 +37,13 @@ pub fn service(
     store: Arc<dyn store::ObjectStore>,
     config: &ServerConfig,
 ) -> Result<s3s::service::S3Service, String> {
-    let mut builder = s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store.clone()));
-    builder.set_access(s3::PolicyAccess::new(store));
+    let root = config
+        .users
+        .first()
+        .map(|(access, _)| access.as_str())
+        .ok_or("no users configured")?;
+    let mut builder = s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store.clone(), root));
+    builder.set_access(s3::PolicyAccess::new(store, root));
     builder.set_auth(http::Users::new(&config.users));
     builder.set_host(http::Host::new(&config.domains));
     Ok(builder.build())

@@ -58,18 +58,24 @@ pub fn parse_tagging_header(h: Option<&str>) -> S3Result<Vec<(String, String)>> 
             .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-tagging header"))?;
         tags.push((k, v));
     }
-    check_tags(&tags)?;
+    check_tags(&mut tags)?;
     Ok(tags)
 }
 
 /// AWS limits on object tags: at most 10, keys 1..=128 and values ..=256 characters,
-/// keys unique.
-pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
-    if tags.len() > 10 {
-        return Err(s3_error!(InvalidTag, "an object can have at most 10 tags"));
+/// keys unique. The tags are sorted by key: a tag set has no order, and S3 lists it sorted.
+pub fn check_tags(tags: &mut [(String, String)]) -> S3Result<()> {
+    check_tags_limit(tags, 10)
+}
+
+/// [`check_tags`] with another count limit (buckets may have 50 tags).
+pub fn check_tags_limit(tags: &mut [(String, String)], max: usize) -> S3Result<()> {
+    tags.sort();
+    if tags.len() > max {
+        return Err(s3_error!(InvalidTag, "at most {max} tags are allowed"));
     }
     let mut seen = std::collections::HashSet::new();
-    for (k, v) in tags {
+    for (k, v) in tags.iter() {
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
             return Err(s3_error!(
                 InvalidTag,

@@ -19,6 +19,7 @@ pub fn s3(e: StoreError) -> S3Error {
             s3_error!(EntityTooSmall, "part {n} is smaller than 5 MiB")
         }
         StoreError::BadDigest => s3_error!(BadDigest),
+        StoreError::PreconditionFailed => s3_error!(PreconditionFailed),
         StoreError::IncompleteBody => s3_error!(IncompleteBody),
         StoreError::Body(m) => s3_error!(IncompleteBody, "request body: {m}"),
         other @ StoreError::Internal(_) => {

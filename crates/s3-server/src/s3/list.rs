@@ -151,13 +151,15 @@ pub async fn v1(
         .flatten();
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
-        prefix: Some(enc(url, &prefix)),
+        // AWS leaves the echoed Prefix of ListObjects v1 unencoded (clients decode only
+        // Delimiter, Marker and NextMarker there).
+        prefix: Some(prefix),
         marker: Some(enc(url, &marker)),
         max_keys: Some(max as i32),
         is_truncated: Some(page.truncated),
         contents: Some(objects(&page.entries, url)),
         common_prefixes: Some(prefixes(&page.prefixes, url)),
-        delimiter: i.delimiter.map(|d| enc(url, &d)),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(url, &d)),
         next_marker: next_marker.map(|m| enc(url, &m)),
         encoding_type: i.encoding_type,
         ..Default::default()
@@ -218,7 +220,7 @@ pub async fn v2(
         next_continuation_token: next,
         contents: Some(contents),
         common_prefixes: Some(prefixes(&page.prefixes, url)),
-        delimiter: i.delimiter.map(|d| enc(url, &d)),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(url, &d)),
         encoding_type: i.encoding_type,
         start_after: i.start_after.map(|a| enc(url, &a)),
         ..Default::default()
@@ -275,7 +277,7 @@ pub async fn versions(
         next_version_id_marker: page.truncated.then(|| "null".to_string()),
         versions: Some(versions),
         common_prefixes: Some(prefixes(&page.prefixes, url)),
-        delimiter: i.delimiter.map(|d| enc(url, &d)),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(url, &d)),
         encoding_type: i.encoding_type,
         ..Default::default()
     }))

@@ -24,16 +24,49 @@ use errors::s3;
 #[derive(Debug, Clone)]
 pub struct CofferS3 {
     store: Arc<dyn ObjectStore>,
+    root: String,
 }
 
 impl CofferS3 {
-    /// Serves the S3 API from `store`.
-    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+    /// Serves the S3 API from `store`; `root` is the root user's access key.
+    pub fn new(store: Arc<dyn ObjectStore>, root: &str) -> Self {
+        Self {
+            store,
+            root: root.to_string(),
+        }
+    }
+
+    /// The bucket owner to record for a request's caller (`None`: root or anonymous).
+    fn owner_of<T>(&self, req: &S3Request<T>) -> Option<String> {
+        req.credentials
+            .as_ref()
+            .map(|c| c.access_key.clone())
+            .filter(|c| *c != self.root)
+    }
+
+    /// Checks that the caller of `req` may read `bucket/key` (a copy source).
+    pub(crate) async fn authorize_read<T>(
+        &self,
+        req: &S3Request<T>,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<()> {
+        let client = req.extensions.get::<ClientInfo>().copied();
+        authorize(
+            self.store.as_ref(),
+            &self.root,
+            req.credentials.as_ref().map(|c| c.access_key.as_str()),
+            "s3:GetObject",
+            bucket,
+            Some(key),
+            request_facts(client, &req.uri, &req.headers),
+        )
+        .await
     }
 }
 
 const POLICY: &str = "policy.json";
+const TAGGING: &str = "tagging.json";
 
 /// Who is calling: set by the HTTP layer as a request extension.
 #[derive(Debug, Clone, Copy)]
@@ -44,74 +77,189 @@ pub struct ClientInfo {
     pub secure: bool,
 }
 
-/// Access control: signed requests pass (s3s verified the signature); anonymous ones
-/// need a bucket policy that allows them (see [`policy`]).
+/// Access control.
+///
+/// - The root user (the first configured user) may do everything, as MinIO's root.
+/// - Another user owns the buckets it creates and may do everything in them.
+/// - Everything else (anonymous requests, users acting on buckets they do not own) needs
+///   an `Allow` in the bucket's policy for that principal and no matching `Deny` (see
+///   [`policy`]).
 #[derive(Debug, Clone)]
 pub struct PolicyAccess {
     store: Arc<dyn ObjectStore>,
+    root: String,
 }
 
 impl PolicyAccess {
-    /// Evaluates the policies kept in `store`.
-    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+    /// Evaluates the policies kept in `store`; `root` is the root user's access key.
+    pub fn new(store: Arc<dyn ObjectStore>, root: &str) -> Self {
+        Self {
+            store,
+            root: root.to_string(),
+        }
     }
+}
+
+fn denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied.")
+}
+
+/// Whether `caller` (an access key, `None` if anonymous) may do `action` on `bucket` /
+/// `key`. The one decision point for requests and for copy sources.
+pub(crate) async fn authorize(
+    store: &dyn ObjectStore,
+    root: &str,
+    caller: Option<&str>,
+    action: &str,
+    bucket: &str,
+    key: Option<&str>,
+    mut facts: policy::RequestFacts,
+) -> S3Result<()> {
+    if caller == Some(root) {
+        return Ok(());
+    }
+    let owner = match store.bucket_owner(bucket) {
+        Ok(owner) => owner,
+        // As S3: a bucket that does not exist is reported as such, even anonymously.
+        Err(crate::store::StoreError::NoSuchBucket) => return Err(s3_error!(NoSuchBucket)),
+        Err(e) => return Err(s3(e)),
+    };
+    if caller.is_some() && owner.as_deref() == caller {
+        return Ok(());
+    }
+    let text = match store.get_bucket_setting(bucket, POLICY).await {
+        Ok(Some(text)) => text,
+        Err(crate::store::StoreError::NoSuchBucket) => return Err(s3_error!(NoSuchBucket)),
+        _ => return Err(denied()),
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|_| denied())?;
+    let resource = match key {
+        Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
+        None => format!("arn:aws:s3:::{bucket}"),
+    };
+    if let (Some(key), true) = (key, text.contains("ExistingObjectTag")) {
+        if let Ok(meta) = store.head_object(bucket, key).await {
+            for (k, v) in meta.tags {
+                facts
+                    .values
+                    .entry(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()))
+                    .or_default()
+                    .push(v);
+            }
+        }
+    }
+    if policy::allows(&doc, caller, action, &resource, &facts) {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+/// The condition facts of a request: client address, TLS, listing parameters and
+/// `x-amz-*` headers (including the tags of `x-amz-tagging`).
+pub(crate) fn request_facts(
+    client: Option<ClientInfo>,
+    uri: &hyper::Uri,
+    headers: &hyper::HeaderMap,
+) -> policy::RequestFacts {
+    let mut facts = policy::RequestFacts::default();
+    if let Some(info) = client {
+        facts.source_ip = Some(info.addr.ip());
+        facts.secure = info.secure;
+    }
+    if let Some(q) = uri.query() {
+        for pair in q.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = match k {
+                "prefix" => "s3:prefix",
+                "delimiter" => "s3:delimiter",
+                "max-keys" => "s3:max-keys",
+                _ => continue,
+            };
+            let v = urlencoding_decode(v);
+            facts.values.entry(key.to_string()).or_default().push(v);
+        }
+    }
+    for (name, value) in headers {
+        let Ok(v) = value.to_str() else { continue };
+        let key = match name.as_str() {
+            "user-agent" => "aws:useragent".to_string(),
+            "referer" => "aws:referer".to_string(),
+            "x-amz-tagging" => {
+                for pair in v.split('&') {
+                    let (k, tv) = pair.split_once('=').unwrap_or((pair, ""));
+                    facts
+                        .values
+                        .entry(format!(
+                            "s3:requestobjecttag/{}",
+                            urlencoding_decode(k).to_ascii_lowercase()
+                        ))
+                        .or_default()
+                        .push(urlencoding_decode(tv));
+                }
+                format!("s3:{}", name.as_str())
+            }
+            n if n.starts_with("x-amz-") => format!("s3:{n}"),
+            _ => continue,
+        };
+        facts.values.entry(key).or_default().push(v.to_string());
+    }
+    facts
 }
 
 #[async_trait::async_trait]
 impl s3s::access::S3Access for PolicyAccess {
     async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
-        if cx.credentials().is_some() {
-            return Ok(());
-        }
-        let denied = || s3_error!(AccessDenied, "Access Denied.");
-        let (bucket, resource) = match cx.s3_path() {
-            s3s::path::S3Path::Root => return Err(denied()),
-            s3s::path::S3Path::Bucket { bucket } => {
-                (bucket.to_string(), format!("arn:aws:s3:::{bucket}"))
+        let caller = cx.credentials().map(|c| c.access_key.clone());
+        let caller = caller.as_deref();
+        let (bucket, key) = match cx.s3_path() {
+            // ListBuckets: any signed user (each sees the buckets it may see).
+            s3s::path::S3Path::Root => {
+                return if caller.is_some() {
+                    Ok(())
+                } else {
+                    Err(denied())
+                }
             }
+            s3s::path::S3Path::Bucket { bucket } => (bucket.to_string(), None),
             s3s::path::S3Path::Object { bucket, key } => {
-                (bucket.to_string(), format!("arn:aws:s3:::{bucket}/{key}"))
+                (bucket.to_string(), Some(key.to_string()))
             }
         };
-        let action = policy::action_of(cx.s3_op().name()).ok_or_else(denied)?;
-        let Ok(Some(text)) = self.store.get_bucket_setting(&bucket, POLICY).await else {
-            return Err(denied());
-        };
-        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|_| denied())?;
-        let mut facts = policy::RequestFacts::default();
-        if let Some(info) = cx.extensions_mut().get::<ClientInfo>().copied() {
-            facts.source_ip = Some(info.addr.ip());
-            facts.secure = info.secure;
-        }
-        if let Some(q) = cx.uri().query() {
-            for pair in q.split('&') {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let key = match k {
-                    "prefix" => "s3:prefix",
-                    "delimiter" => "s3:delimiter",
-                    "max-keys" => "s3:max-keys",
-                    _ => continue,
-                };
-                let v = urlencoding_decode(v);
-                facts.values.entry(key.to_string()).or_default().push(v);
-            }
-        }
-        for (name, value) in cx.headers() {
-            let Ok(v) = value.to_str() else { continue };
-            let key = match name.as_str() {
-                "user-agent" => "aws:useragent".to_string(),
-                "referer" => "aws:referer".to_string(),
-                n if n.starts_with("x-amz-") => format!("s3:{n}"),
-                _ => continue,
+        if cx.s3_op().name() == "CreateBucket" {
+            let Some(caller) = caller else {
+                return Err(denied());
             };
-            facts.values.entry(key).or_default().push(v.to_string());
+            let as_owner = (caller != self.root).then_some(caller);
+            return match self.store.bucket_owner(&bucket) {
+                // Someone else's bucket: the name is taken.
+                Ok(owner) if owner.as_deref() != as_owner => Err(s3_error!(BucketAlreadyExists)),
+                _ => Ok(()),
+            };
         }
-        if policy::allows_anonymous(&doc, action, &resource, &facts) {
-            Ok(())
-        } else {
-            Err(denied())
-        }
+        let Some(action) = policy::action_of(cx.s3_op().name()) else {
+            // Operations outside the policy vocabulary: root and bucket owners only.
+            if caller == Some(self.root.as_str()) {
+                return Ok(());
+            }
+            return match self.store.bucket_owner(&bucket) {
+                Ok(owner) if caller.is_some() && owner.as_deref() == caller => Ok(()),
+                Err(crate::store::StoreError::NoSuchBucket) => Err(s3_error!(NoSuchBucket)),
+                _ => Err(denied()),
+            };
+        };
+        let client = cx.extensions_mut().get::<ClientInfo>().copied();
+        let facts = request_facts(client, cx.uri(), cx.headers());
+        authorize(
+            self.store.as_ref(),
+            &self.root,
+            caller,
+            action,
+            &bucket,
+            key.as_deref(),
+            facts,
+        )
+        .await
     }
 }
 
@@ -148,10 +296,42 @@ impl S3 for CofferS3 {
 
     async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self.store.list_buckets().await.map_err(s3)?;
+        let viewer = self.owner_of(&req);
+        let i = req.input;
+        let max = match i.max_buckets {
+            None => usize::MAX,
+            Some(n @ 1..=10_000) => n as usize,
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets must be between 1 and 10000"
+                ))
+            }
+        };
+        let prefix = i.prefix.unwrap_or_default();
+
+        // The continuation token is the last bucket name of the previous page.
+        let after = i.continuation_token.unwrap_or_default();
+        let mut buckets: Vec<_> = self
+            .store
+            .list_buckets()
+            .await
+            .map_err(s3)?
+            .into_iter()
+            .filter(|b| b.name.starts_with(prefix.as_str()) && b.name > after)
+            // The root user sees every bucket; another user the buckets it owns.
+            .filter(|b| viewer.is_none() || b.owner == viewer)
+            .collect();
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        let continuation_token = (buckets.len() > max)
+            .then(|| buckets.get(max - 1).map(|b| b.name.clone()))
+            .flatten();
+        buckets.truncate(max);
         Ok(S3Response::new(ListBucketsOutput {
+            continuation_token,
+            prefix: (!prefix.is_empty()).then_some(prefix),
             buckets: Some(
                 buckets
                     .into_iter()
@@ -165,7 +345,6 @@ impl S3 for CofferS3 {
                     .collect(),
             ),
             owner: Some(list::owner()),
-            ..Default::default()
         }))
     }
 
@@ -173,8 +352,19 @@ impl S3 for CofferS3 {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let owner = self.owner_of(&req);
         let bucket = req.input.bucket;
-        self.store.create_bucket(&bucket).await.map_err(s3)?;
+        // s3s checks the other naming rules; S3 also refuses a dot next to a dash.
+        if bucket.contains(".-") || bucket.contains("-.") {
+            return Err(s3_error!(
+                InvalidBucketName,
+                "bucket names cannot have a dot next to a dash"
+            ));
+        }
+        self.store
+            .create_bucket(&bucket, owner.as_deref())
+            .await
+            .map_err(s3)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
@@ -256,6 +446,65 @@ impl S3 for CofferS3 {
             .await
             .map_err(s3)?;
         Ok(S3Response::new(DeleteBucketPolicyOutput {}))
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let text = self
+            .store
+            .get_bucket_setting(&req.input.bucket, TAGGING)
+            .await
+            .map_err(s3)?
+            .ok_or_else(|| {
+                s3_error!(
+                    NoSuchTagSet,
+                    "There is no tag set associated with the bucket."
+                )
+            })?;
+        let tags: Vec<(String, String)> =
+            serde_json::from_str(&text).map_err(s3s::S3Error::internal_error)?;
+        Ok(S3Response::new(GetBucketTaggingOutput {
+            tag_set: tags
+                .into_iter()
+                .map(|(k, v)| Tag {
+                    key: Some(k),
+                    value: Some(v),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let i = req.input;
+        let mut tags: Vec<(String, String)> = i
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        convert::check_tags_limit(&mut tags, 50)?;
+        let text = serde_json::to_string(&tags).map_err(s3s::S3Error::internal_error)?;
+        self.store
+            .set_bucket_setting(&i.bucket, TAGGING, Some(&text))
+            .await
+            .map_err(s3)?;
+        Ok(S3Response::new(PutBucketTaggingOutput {}))
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.store
+            .set_bucket_setting(&req.input.bucket, TAGGING, None)
+            .await
+            .map_err(s3)?;
+        Ok(S3Response::new(DeleteBucketTaggingOutput {}))
     }
 
     async fn put_object(

@@ -58,6 +58,7 @@ pub async fn upload_part(
         meta: Default::default(),
         content_md5: convert::content_md5(i.content_md5.as_deref())?,
         content_length: i.content_length.and_then(|n| u64::try_from(n).ok()),
+        check: None,
     };
     let part = s
         .store
@@ -82,6 +83,10 @@ pub async fn upload_part_copy(
     s: &CofferS3,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    // The caller must be allowed to read the source, not only to write the target.
+    if let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source {
+        s.authorize_read(&req, bucket, key).await?;
+    }
     let i = req.input;
     if !(1..=MAX_PART).contains(&i.part_number) {
         return Err(s3_error!(
@@ -130,6 +135,7 @@ pub async fn upload_part_copy(
         meta: Default::default(),
         content_md5: None,
         content_length: Some(length),
+        check: None,
     };
     let part = s
         .store
@@ -170,11 +176,34 @@ pub async fn complete(
             "You must specify at least one part"
         ));
     }
-    let stored = s
+
+    let stored = match s
         .store
-        .complete_multipart(&i.bucket, &i.key, &i.upload_id, &parts)
+        .complete_multipart(
+            &i.bucket,
+            &i.key,
+            &i.upload_id,
+            &parts,
+            super::objects::put_preconditions(i.if_match.clone(), i.if_none_match.clone()),
+        )
         .await
-        .map_err(s3)?;
+    {
+        Ok(stored) => stored,
+        // A repeated Complete of an upload that already made the current object (a
+        // retry after a lost response) gets the same answer again, as in S3.
+        Err(crate::store::StoreError::NoSuchUpload) => {
+            match s.store.head_object(&i.bucket, &i.key).await {
+                Ok(m)
+                    if m.upload_id.as_deref() == Some(i.upload_id.as_str())
+                        && same_parts(&m.parts, &parts) =>
+                {
+                    m
+                }
+                _ => return Err(s3_error!(NoSuchUpload)),
+            }
+        }
+        Err(e) => return Err(s3(e)),
+    };
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),
@@ -182,6 +211,14 @@ pub async fn complete(
         location: Some(format!("/{}/{}", i.bucket, i.key)),
         ..Default::default()
     }))
+}
+
+fn same_parts(stored: &[crate::store::PartInfo], asked: &[(i32, String)]) -> bool {
+    stored.len() == asked.len()
+        && stored
+            .iter()
+            .zip(asked)
+            .all(|(p, (n, e))| p.number == *n && p.etag == e.trim_matches('"'))
 }
 
 /// AbortMultipartUpload.

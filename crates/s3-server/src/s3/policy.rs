@@ -1,17 +1,17 @@
-//! Bucket policies: parsing, validation, and evaluation for anonymous requests.
+//! Bucket policies: parsing, validation, and evaluation for requests that are neither the
+//! root user's nor the bucket owner's (see [`super::PolicyAccess`]): such a request is
+//! allowed only when the bucket's policy has a matching `Allow` for its principal and no
+//! matching `Deny`.
 //!
-//! Requests signed by a configured user are the owner's and are not restricted by bucket
-//! policies (as MinIO's root user). Anonymous requests are allowed only when the bucket's
-//! policy has a matching `Allow` for principal `*` and no matching `Deny`.
-//!
-//! Supported: `Effect`, `Principal` (`*` / `{"AWS": "*"}`), `Action`/`NotAction`,
+//! Supported: `Effect`, `Principal` (`*`, `{"AWS": "*"}`, or a user named by access key
+//! or `arn:aws:iam::…:user/<access key>`), `Action`/`NotAction`,
 //! `Resource`/`NotResource` with `*` and `?` wildcards, and `Condition` with the
 //! operators `StringEquals`, `StringNotEquals`, `StringEqualsIgnoreCase`,
 //! `StringNotEqualsIgnoreCase`, `StringLike`, `StringNotLike`, `IpAddress`,
 //! `NotIpAddress`, `Bool`, `Null`, the `…IfExists` forms, on the keys `aws:SourceIp`,
 //! `aws:SecureTransport`, `aws:UserAgent`, `aws:Referer`, `s3:prefix`, `s3:delimiter`,
-//! `s3:max-keys`, `s3:x-amz-server-side-encryption` and any request header
-//! (`s3:x-amz-*`). A statement with an unknown operator never matches (fail closed for
+//! `s3:max-keys`, `s3:x-amz-server-side-encryption`, `s3:ExistingObjectTag/<key>`,
+//! `s3:RequestObjectTag/<key>` and any request header (`s3:x-amz-*`). A statement with an unknown operator never matches (fail closed for
 //! Allow; for Deny it is rejected when the policy is stored).
 
 use std::collections::HashMap;
@@ -103,7 +103,12 @@ pub fn validate(policy: &Value, bucket: &str) -> Result<(), String> {
             Some("Allow") | Some("Deny") => {}
             _ => return Err("each statement needs Effect Allow or Deny".into()),
         }
-        if s.get("Principal").is_none() && s.get("NotPrincipal").is_none() {
+        if s.get("NotPrincipal").is_some() {
+            // NotPrincipal with Allow is invalid in S3; with Deny it is not supported here,
+            // and a Deny that is silently ignored would be a hole.
+            return Err("NotPrincipal is not supported; name the principals in Principal".into());
+        }
+        if s.get("Principal").is_none() {
             return Err("each statement needs a Principal".into());
         }
         let actions = [list(s.get("Action")), list(s.get("NotAction"))].concat();
@@ -142,12 +147,20 @@ pub fn validate(policy: &Value, bucket: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn principal_is_anyone(s: &Value) -> bool {
-    match s.get("Principal") {
-        Some(Value::String(p)) => p == "*",
-        Some(Value::Object(m)) => list(m.get("AWS")).iter().any(|p| p == "*"),
-        _ => false,
-    }
+/// Whether a statement's `Principal` names the caller: `*` names everyone (anonymous
+/// included); a user is also named by its access key or an ARN ending in `:user/<key>`.
+fn principal_matches(s: &Value, caller: Option<&str>) -> bool {
+    let names = match s.get("Principal") {
+        Some(Value::String(p)) => vec![p.clone()],
+        Some(Value::Object(m)) => list(m.get("AWS")),
+        _ => return false,
+    };
+    names.iter().any(|p| {
+        p == "*"
+            || caller.is_some_and(|c| {
+                p == c || p.strip_suffix(c).is_some_and(|arn| arn.ends_with(":user/"))
+            })
+    })
 }
 
 fn matches_any(patterns: &[String], value: &str, ignore_case: bool) -> bool {
@@ -233,8 +246,14 @@ fn condition_holds(op: &str, key: &str, wanted: &[String], facts: &RequestFacts)
     }
 }
 
-fn statement_applies(s: &Value, action: &str, resource: &str, facts: &RequestFacts) -> bool {
-    if !principal_is_anyone(s) {
+fn statement_applies(
+    s: &Value,
+    caller: Option<&str>,
+    action: &str,
+    resource: &str,
+    facts: &RequestFacts,
+) -> bool {
+    if !principal_matches(s, caller) {
         return false;
     }
     let action_ok = match (s.get("Action"), s.get("NotAction")) {
@@ -262,16 +281,18 @@ fn statement_applies(s: &Value, action: &str, resource: &str, facts: &RequestFac
     }
 }
 
-/// Whether `policy` lets an anonymous request do `action` on `resource`.
-pub fn allows_anonymous(
+/// Whether `policy` lets `caller` (an access key; `None` if anonymous) do `action` on
+/// `resource`: some `Allow` matches and no `Deny` does.
+pub fn allows(
     policy: &Value,
+    caller: Option<&str>,
     action: &str,
     resource: &str,
     facts: &RequestFacts,
 ) -> bool {
     let mut allowed = false;
     for s in statements(policy) {
-        if statement_applies(s, action, resource, facts) {
+        if statement_applies(s, caller, action, resource, facts) {
             match s.get("Effect").and_then(Value::as_str) {
                 Some("Deny") => return false,
                 Some("Allow") => allowed = true,
@@ -305,6 +326,8 @@ pub fn action_of(op: &str) -> Option<&'static str> {
         "GetBucketPolicy" => "s3:GetBucketPolicy",
         "PutBucketPolicy" => "s3:PutBucketPolicy",
         "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
+        "GetBucketTagging" => "s3:GetBucketTagging",
+        "PutBucketTagging" | "DeleteBucketTagging" => "s3:PutBucketTagging",
         _ => return None,
     })
 }
@@ -340,26 +363,30 @@ mod tests {
         .expect("json");
         assert!(validate(&p, "b").is_ok());
         assert!(validate(&p, "other").is_err());
-        assert!(allows_anonymous(
+        assert!(allows(
             &p,
+            None,
             "s3:GetObject",
             "arn:aws:s3:::b/x",
             &facts("127.0.0.1")
         ));
-        assert!(!allows_anonymous(
+        assert!(!allows(
             &p,
+            None,
             "s3:GetObject",
             "arn:aws:s3:::b/x",
             &facts("10.1.2.3")
         ));
-        assert!(!allows_anonymous(
+        assert!(!allows(
             &p,
+            None,
             "s3:GetObject",
             "arn:aws:s3:::b/secret/x",
             &facts("127.0.0.1")
         ));
-        assert!(!allows_anonymous(
+        assert!(!allows(
             &p,
+            None,
             "s3:PutObject",
             "arn:aws:s3:::b/x",
             &facts("127.0.0.1")

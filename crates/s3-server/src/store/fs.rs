@@ -37,7 +37,8 @@ use tokio_util::io::ReaderStream;
 
 use super::meta::{ObjectMeta, PartInfo, FORMAT};
 use super::{
-    BucketInfo, ByteStream, ListEntry, ObjectStore, PutOptions, Span, StoreError, StoreResult,
+    BucketInfo, ByteStream, DeleteCheck, ListEntry, ObjectStore, PutOptions, Span, StoreError,
+    StoreResult, WriteCheck,
 };
 
 const SYS: &str = ".coffer.sys";
@@ -50,6 +51,8 @@ const WRITE_BUFFER: usize = 1 << 20;
 #[derive(Debug, Default)]
 struct BucketIndex {
     keys: RwLock<BTreeMap<String, ListEntry>>,
+    /// Creator's access key (`None`: the root user); fixed at creation.
+    owner: Option<String>,
 }
 
 /// The filesystem backend.
@@ -188,9 +191,16 @@ impl FsStore {
     /// Reads every record of a bucket, removing data files no record names.
     fn load_index(&self, bucket: &str) -> StoreResult<BucketIndex> {
         let mut keys = BTreeMap::new();
+        let owner = std::fs::read(self.bucket_dir(bucket).join("bucket.json"))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["owner"].as_str().map(str::to_string));
         let objects = self.bucket_dir(bucket).join("objects");
         let Ok(shards) = std::fs::read_dir(&objects) else {
-            return Ok(BucketIndex::default());
+            return Ok(BucketIndex {
+                owner,
+                ..Default::default()
+            });
         };
         for shard in shards.flatten() {
             let dir = shard.path();
@@ -217,6 +227,7 @@ impl FsStore {
         }
         Ok(BucketIndex {
             keys: RwLock::new(keys),
+            owner,
         })
     }
 
@@ -287,6 +298,7 @@ impl FsStore {
         bucket: &str,
         mut meta: ObjectMeta,
         files: Vec<PathBuf>,
+        check: Option<WriteCheck>,
     ) -> StoreResult<ObjectMeta> {
         let index = self.index(bucket)?;
         let hash = key_hash(&meta.key);
@@ -301,14 +313,17 @@ impl FsStore {
             .collect();
         let committed = meta.clone();
         let old = tokio::task::spawn_blocking(move || -> StoreResult<Option<ObjectMeta>> {
-            std::fs::create_dir_all(&dir).map_err(|e| internal("create object directory", e))?;
-            for (src, name) in files.iter().zip(&meta.data) {
-                std::fs::rename(src, dir.join(name)).map_err(|e| internal("place data file", e))?;
-            }
             let old = match std::fs::read(&meta_path) {
                 Ok(bytes) => serde_json::from_slice::<ObjectMeta>(&bytes).ok(),
                 Err(_) => None,
             };
+            if let Some(check) = check {
+                check(old.as_ref())?;
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| internal("create object directory", e))?;
+            for (src, name) in files.iter().zip(&meta.data) {
+                std::fs::rename(src, dir.join(name)).map_err(|e| internal("place data file", e))?;
+            }
             let record = serde_json::to_vec(&meta).map_err(|e| internal("encode metadata", e))?;
             write_atomic(&tmp_dir, &meta_path, &record)
                 .map_err(|e| internal("write metadata", e))?;
@@ -420,12 +435,17 @@ impl ObjectStore for FsStore {
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
         let mut out = Vec::new();
         for name in self.bucket_names()? {
-            out.push(self.head_bucket(&name).await?);
+            // A bucket deleted since the names were read is simply not listed.
+            match self.head_bucket(&name).await {
+                Ok(info) => out.push(info),
+                Err(StoreError::NoSuchBucket) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
 
-    async fn create_bucket(&self, bucket: &str) -> StoreResult<()> {
+    async fn create_bucket(&self, bucket: &str, owner: Option<&str>) -> StoreResult<()> {
         let dir = self.bucket_dir(bucket);
         let mut indexes = self
             .indexes
@@ -435,19 +455,32 @@ impl ObjectStore for FsStore {
             return Err(StoreError::BucketAlreadyOwnedByYou);
         }
         std::fs::create_dir_all(dir.join("objects")).map_err(|e| internal("create bucket", e))?;
-        let record = serde_json::json!({ "format": FORMAT, "created": time::OffsetDateTime::now_utc().unix_timestamp() });
+        let mut record = serde_json::json!({ "format": FORMAT, "created": time::OffsetDateTime::now_utc().unix_timestamp() });
+        if let Some(owner) = owner {
+            record["owner"] = owner.into();
+        }
         write_atomic(
             &self.tmp_dir(),
             &dir.join("bucket.json"),
             record.to_string().as_bytes(),
         )
         .map_err(|e| internal("create bucket", e))?;
-        indexes.insert(bucket.to_string(), Arc::new(BucketIndex::default()));
+        indexes.insert(
+            bucket.to_string(),
+            Arc::new(BucketIndex {
+                owner: owner.map(str::to_string),
+                ..Default::default()
+            }),
+        );
         Ok(())
     }
 
+    fn bucket_owner(&self, bucket: &str) -> StoreResult<Option<String>> {
+        Ok(self.index(bucket)?.owner.clone())
+    }
+
     async fn head_bucket(&self, bucket: &str) -> StoreResult<BucketInfo> {
-        self.index(bucket)?;
+        let index = self.index(bucket)?;
         let text = std::fs::read(self.bucket_dir(bucket).join("bucket.json"))
             .map_err(|_| StoreError::NoSuchBucket)?;
         let v: serde_json::Value =
@@ -455,6 +488,7 @@ impl ObjectStore for FsStore {
         Ok(BucketInfo {
             name: bucket.to_string(),
             created: v["created"].as_i64().unwrap_or(0),
+            owner: index.owner.clone(),
         })
     }
 
@@ -526,7 +560,9 @@ impl ObjectStore for FsStore {
         meta.etag = hex::encode(md5);
         meta.modified_ns = now_ns();
         meta.parts.clear();
-        let result = self.commit(bucket, meta, vec![tmp.clone()]).await;
+        let result = self
+            .commit(bucket, meta, vec![tmp.clone()], opts.check)
+            .await;
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -588,7 +624,12 @@ impl ObjectStore for FsStore {
         .await
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<()> {
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        check: Option<DeleteCheck>,
+    ) -> StoreResult<()> {
         let index = self.index(bucket)?;
         let hash = key_hash(key);
         let _guard = self.lock_for(&hash).lock().await;
@@ -600,6 +641,9 @@ impl ObjectStore for FsStore {
                 Err(StoreError::NoSuchKey) => return Ok(false),
                 Err(e) => return Err(e),
             };
+            if check.is_some_and(|check| !check(&meta)) {
+                return Err(StoreError::PreconditionFailed);
+            }
             std::fs::remove_file(&path).map_err(|e| internal("delete object", e))?;
             let _ = sync_dir(&dir);
             for f in &meta.data {
@@ -744,6 +788,7 @@ impl ObjectStore for FsStore {
         key: &str,
         upload: &str,
         parts: &[(i32, String)],
+        check: Option<WriteCheck>,
     ) -> StoreResult<ObjectMeta> {
         let dir = self.upload_dir(upload)?;
         let (mut meta, stored) = self.list_parts(bucket, key, upload).await?;
@@ -781,7 +826,8 @@ impl ObjectStore for FsStore {
             .map(|p| dir.join(format!("part-{}.data", p.number)))
             .collect();
         meta.parts = chosen;
-        let committed = self.commit(bucket, meta, files).await?;
+        meta.upload_id = Some(upload.to_string());
+        let committed = self.commit(bucket, meta, files, check).await?;
         let _ = blocking(move || {
             std::fs::remove_dir_all(&dir).map_err(|e| internal("remove upload", e))
         })

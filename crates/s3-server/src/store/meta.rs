@@ -13,6 +13,7 @@
 //!   "tags": [["k", "v"]],
 //!   "data": ["<hash>.<id>.data"],      // data files, concatenated in order
 //!   "parts": [{"number":1,"size":…,"etag":…}],  // multipart objects only
+//!   "upload_id": "…",                  // multipart objects only: the upload it came from
 //!   "encryption": {…}                  // reserved for SSE (absent when plaintext)
 //! }
 //! ```
@@ -74,6 +75,10 @@ pub struct ObjectMeta {
     /// Parts of a multipart object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartInfo>,
+    /// The multipart upload that produced this object (so that a repeated
+    /// CompleteMultipartUpload can be answered as S3 does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
     /// Server-side encryption state (reserved; see docs/FORMAT.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<serde_json::Value>,

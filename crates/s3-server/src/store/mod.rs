@@ -55,6 +55,9 @@ pub enum StoreError {
     /// The client's body stream failed.
     #[error("request body: {0}")]
     Body(String),
+    /// A conditional write or delete found the object not as expected.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// Anything else (disk full, permissions, corrupt metadata); logged, answered 500.
     #[error("internal: {0}")]
     Internal(String),
@@ -76,6 +79,8 @@ pub struct BucketInfo {
     pub name: String,
     /// Creation time (Unix seconds).
     pub created: i64,
+    /// Access key of the user who created it (`None`: the root user's).
+    pub owner: Option<String>,
 }
 
 /// One entry of an object listing.
@@ -92,7 +97,7 @@ pub struct ListEntry {
 }
 
 /// What the writer of an object supplies besides the body.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct PutOptions {
     /// Metadata to store (content type, user metadata, tags, …). `size`, `etag`,
     /// `modified_ns` and data locations are filled in by the backend.
@@ -101,7 +106,27 @@ pub struct PutOptions {
     pub content_md5: Option<[u8; 16]>,
     /// Expected body length, if known.
     pub content_length: Option<u64>,
+    /// A condition on the current object (`If-Match` / `If-None-Match`), tested under
+    /// the key's lock at commit time so that a concurrent write cannot slip in between.
+    pub check: Option<WriteCheck>,
 }
+
+impl std::fmt::Debug for PutOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutOptions")
+            .field("meta", &self.meta)
+            .field("content_length", &self.content_length)
+            .field("check", &self.check.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A condition on the current record of an object (`None`: absent) about to be
+/// replaced; its error is returned to the client.
+pub type WriteCheck = Box<dyn Fn(Option<&ObjectMeta>) -> StoreResult<()> + Send + Sync>;
+
+/// A condition on the current record of an object about to be deleted.
+pub type DeleteCheck = Box<dyn Fn(&ObjectMeta) -> bool + Send + Sync>;
 
 /// A byte range, inclusive start, exclusive end.
 pub type Span = std::ops::Range<u64>;
@@ -111,8 +136,10 @@ pub type Span = std::ops::Range<u64>;
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// All buckets, sorted by name.
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>>;
-    /// Creates a bucket.
-    async fn create_bucket(&self, bucket: &str) -> StoreResult<()>;
+    /// Creates a bucket owned by `owner` (an access key; `None` for the root user).
+    async fn create_bucket(&self, bucket: &str, owner: Option<&str>) -> StoreResult<()>;
+    /// The owner recorded at creation (`None`: the root user), without I/O.
+    fn bucket_owner(&self, bucket: &str) -> StoreResult<Option<String>>;
     /// Whether a bucket exists (and its creation time).
     async fn head_bucket(&self, bucket: &str) -> StoreResult<BucketInfo>;
     /// Deletes an empty bucket.
@@ -152,8 +179,15 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         key: &str,
         tags: Vec<(String, String)>,
     ) -> StoreResult<()>;
-    /// Deletes an object; deleting a missing key succeeds.
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<()>;
+    /// Deletes an object; deleting a missing key succeeds. With `check`, the object is
+    /// deleted only if `check` approves its current record (tested under the key's lock,
+    /// so no write can slip in between); otherwise `PreconditionFailed`.
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        check: Option<DeleteCheck>,
+    ) -> StoreResult<()>;
     /// Keys after `after` (exclusive) starting with `prefix`, in order, at most `limit`.
     async fn list_objects(
         &self,
@@ -196,6 +230,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         key: &str,
         upload: &str,
         parts: &[(i32, String)],
+        check: Option<WriteCheck>,
     ) -> StoreResult<ObjectMeta>;
     /// Discards an upload and its parts.
     async fn abort_multipart(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<()>;
