@@ -559,6 +559,47 @@ def run(s3, srv):
         assert "Delimiter" not in r, r
     check("protocol details (errors, 304, SSE refusal, tags, pagination)", protocol_details)
 
+    def cors():
+        def call(method, path, headers):
+            req = urllib.request.Request(srv.url + path, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req) as r:
+                    return r.status, r.headers
+            except urllib.error.HTTPError as e:
+                return e.code, e.headers
+        # No bucket configuration: every origin, as MinIO's default.
+        st, h = call("OPTIONS", f"/{b}/nm", {"Origin": "https://app.example", "Access-Control-Request-Method": "PUT",
+                                            "Access-Control-Request-Headers": "content-type, x-amz-date"})
+        assert st == 200 and h["Access-Control-Allow-Origin"] == "*", (st, dict(h))
+        assert "PUT" in h["Access-Control-Allow-Methods"] and "x-amz-date" in h["Access-Control-Allow-Headers"]
+        assert call("OPTIONS", f"/{b}/nm", {})[0] == 400, "a preflight needs an Origin"
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "nm"})
+        req = urllib.request.Request(url, headers={"Origin": "https://app.example"})
+        with urllib.request.urlopen(req) as r:
+            assert r.headers["Access-Control-Allow-Origin"] == "*" and "ETag" in r.headers["Access-Control-Expose-Headers"]
+        # A bucket configuration replaces the default.
+        expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404)
+        rules = [{"AllowedOrigins": ["https://*.example"], "AllowedMethods": ["GET", "PUT"],
+                  "AllowedHeaders": ["x-amz-*", "content-type"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]
+        s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": rules})
+        got = s3.get_bucket_cors(Bucket=b)["CORSRules"]
+        assert got[0]["AllowedOrigins"] == ["https://*.example"] and got[0]["MaxAgeSeconds"] == 600, got
+        st, h = call("OPTIONS", f"/{b}/nm", {"Origin": "https://app.example", "Access-Control-Request-Method": "PUT",
+                                            "Access-Control-Request-Headers": "X-Amz-Date"})
+        assert st == 200 and h["Access-Control-Allow-Origin"] == "https://app.example", (st, dict(h))
+        assert h["Access-Control-Allow-Methods"] == "GET, PUT" and h["Access-Control-Max-Age"] == "600"
+        assert call("OPTIONS", f"/{b}/nm", {"Origin": "https://evil.test", "Access-Control-Request-Method": "GET"})[0] == 403
+        assert call("OPTIONS", f"/{b}/nm", {"Origin": "https://app.example", "Access-Control-Request-Method": "DELETE"})[0] == 403
+        assert call("OPTIONS", f"/{b}/nm", {"Origin": "https://app.example", "Access-Control-Request-Method": "GET",
+                                           "Access-Control-Request-Headers": "authorization"})[0] == 403
+        st, h = call("GET", f"/{b}/nm", {"Origin": "https://evil.test"})
+        assert st == 403 and "Access-Control-Allow-Origin" not in h, "an unlisted origin gets no grant"
+        expect_error(lambda: s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": [
+            {"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]}), "InvalidRequest", 400)
+        s3.delete_bucket_cors(Bucket=b)
+        expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404)
+    check("CORS: MinIO's default, bucket rules, preflights", cors)
+
 
 def crash(data_dir):
     """SIGKILL the server during 200 concurrent PUTs; after restart every acknowledged

@@ -117,6 +117,14 @@ pub fn run(args: ServerArgs) -> Result<()> {
         domains,
         tls,
         access_log: !args.quiet,
+        cors_allow_origin: env("MINIO_API_CORS_ALLOW_ORIGIN")
+            .map(|o| {
+                o.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -161,13 +161,22 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
-async fn handle(
-    service: &s3s::service::S3Service,
-    metrics: &Metrics,
+/// What every request handler shares.
+struct Shared {
+    service: s3s::service::S3Service,
+    store: Arc<dyn crate::store::ObjectStore>,
+    metrics: Metrics,
     log: bool,
+    host: Host,
+    cors: crate::cors::Default,
+}
+
+async fn handle(
+    shared: &Shared,
     client: crate::s3::ClientInfo,
     mut req: Request<Incoming>,
 ) -> Response<Body> {
+    let (service, metrics, log) = (&shared.service, &shared.metrics, shared.log);
     req.extensions_mut().insert(client);
     let path = req.uri().path().to_string();
     match path.as_str() {
@@ -193,8 +202,22 @@ async fn handle(
             q.split('&')
                 .any(|p| p == "attributes" || p == "attributes=")
         });
-    let response = match precheck(&req) {
-        Some(e) => match e.to_http_response() {
+    let cors_rules = cors_rules(shared, &req).await;
+    let cors_ask = crate::cors::Ask::of(req.method().as_str(), req.headers()).map(|a| {
+        (
+            a.origin.to_string(),
+            a.method.to_string(),
+            a.headers.clone(),
+        )
+    });
+    let precheck = if req.method() == hyper::Method::OPTIONS {
+        Some(preflight(&req, cors_rules.as_deref()))
+    } else {
+        precheck(&req).map(Err)
+    };
+    let mut response = match precheck {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => match e.to_http_response() {
             Ok(r) => r.map(|b| b.boxed_unsync()),
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
         },
@@ -206,6 +229,21 @@ async fn handle(
             }
         },
     };
+    if let (Some(rules), Some((origin, method, headers))) = (&cors_rules, &cors_ask) {
+        let ask = crate::cors::Ask {
+            origin,
+            method,
+            headers: headers.clone(),
+        };
+        if !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+        {
+            if let Some(rule) = crate::cors::matching(rules, &ask) {
+                crate::cors::grant(rule, &ask, response.headers_mut());
+            }
+        }
+    }
     let response = if attributes_request {
         bare_attributes_etag(response).await
     } else {
@@ -327,6 +365,72 @@ async fn bare_attributes_etag(response: Response<Body>) -> Response<Body> {
     r
 }
 
+/// The CORS rules that apply to a request with an `Origin`: its bucket's configuration,
+/// or the server-wide default. `None` when there is no `Origin`.
+async fn cors_rules<B>(shared: &Shared, req: &Request<B>) -> Option<Vec<crate::cors::Rule>> {
+    req.headers().get(hyper::header::ORIGIN)?;
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let bucket = match shared.host.parse_host_header(host) {
+        Ok(vh) if vh.bucket().is_some() => vh.bucket().map(str::to_string),
+        _ => req
+            .uri()
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .filter(|b| !b.is_empty())
+            .map(str::to_string),
+    };
+    if let Some(bucket) = bucket {
+        if let Ok(Some(text)) = shared
+            .store
+            .get_bucket_setting(&bucket, crate::cors::SETTING)
+            .await
+        {
+            if let Ok(rules) = serde_json::from_str(&text) {
+                return Some(rules);
+            }
+        }
+    }
+    Some(vec![shared.cors.rule()])
+}
+
+/// Answers an `OPTIONS` preflight: 400 without `Origin` or
+/// `Access-Control-Request-Method`, 403 when no rule allows it, else 200 with the grant.
+fn preflight<B>(
+    req: &Request<B>,
+    rules: Option<&[crate::cors::Rule]>,
+) -> Result<Response<Body>, s3s::S3Error> {
+    let bad = |msg: &'static str| {
+        let mut e = s3s::S3Error::with_message(s3s::S3ErrorCode::InvalidRequest, msg);
+        e.set_status_code(StatusCode::BAD_REQUEST);
+        e
+    };
+    let (Some(rules), Some(ask)) = (rules, crate::cors::Ask::of("", req.headers())) else {
+        return Err(bad(
+            "Insufficient information. Origin request header needed.",
+        ));
+    };
+    if ask.method.is_empty() {
+        return Err(bad("Invalid Access-Control-Request-Method."));
+    }
+    let Some(rule) = crate::cors::matching(rules, &ask) else {
+        let mut e = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::AccessDenied,
+            "CORSResponse: This CORS request is not allowed. This is usually because the evaluation of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not allowed by the resource's CORS spec.",
+        );
+        e.set_status_code(StatusCode::FORBIDDEN);
+        return Err(e);
+    };
+    let mut r = text(StatusCode::OK, String::new());
+    crate::cors::grant(rule, &ask, r.headers_mut());
+    Ok(r)
+}
+
 /// Requests refused before s3s sees them.
 ///
 /// - Server-side encryption headers: encryption is not implemented yet, and storing the
@@ -397,6 +501,7 @@ fn precheck<B>(req: &Request<B>) -> Option<s3s::S3Error> {
 /// Binds and serves `service` (HTTP, or HTTPS when `config.tls` is set).
 pub async fn serve(
     service: s3s::service::S3Service,
+    store: Arc<dyn crate::store::ObjectStore>,
     config: ServerConfig,
 ) -> Result<Running, String> {
     let listener = tokio::net::TcpListener::bind(&config.address)
@@ -408,8 +513,14 @@ pub async fn serve(
         None => None,
     };
     let https = tls.is_some();
-    let metrics = Arc::new(Metrics::default());
-    let log = config.access_log;
+    let shared = Arc::new(Shared {
+        service,
+        store,
+        metrics: Metrics::default(),
+        log: config.access_log,
+        host: Host::new(&config.domains),
+        cors: crate::cors::Default::new(&config.cors_allow_origin),
+    });
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, peer)) = listener.accept().await else {
@@ -417,17 +528,15 @@ pub async fn serve(
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let (service, metrics, tls) = (service.clone(), metrics.clone(), tls.clone());
+            let (shared, tls) = (shared.clone(), tls.clone());
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
-                    let (service, metrics) = (service.clone(), metrics.clone());
+                    let shared = shared.clone();
                     let client = crate::s3::ClientInfo {
                         addr: peer,
                         secure: https,
                     };
-                    async move {
-                        Ok::<_, Infallible>(handle(&service, &metrics, log, client, req).await)
-                    }
+                    async move { Ok::<_, Infallible>(handle(&shared, client, req).await) }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 match tls {

@@ -8,6 +8,7 @@
 //! What it does not do yet: server-side encryption (the metadata record has room for
 //! it), versioning, IAM policies attached to users.
 
+pub mod cors;
 pub mod http;
 pub mod s3;
 pub mod store;
@@ -30,6 +31,9 @@ pub struct ServerConfig {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Print one JSON line per request to stdout.
     pub access_log: bool,
+    /// Origins allowed by buckets without a CORS configuration
+    /// (`MINIO_API_CORS_ALLOW_ORIGIN`; empty means `*`).
+    pub cors_allow_origin: Vec<String>,
 }
 
 /// Builds the s3s service over a store.
@@ -70,6 +74,7 @@ impl Running {
 pub async fn start(dir: &std::path::Path, config: ServerConfig) -> Result<Running, String> {
     let store = store::fs::FsStore::open(dir)
         .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
-    let service = service(Arc::new(store), &config)?;
-    http::serve(service, config).await
+    let store: Arc<dyn store::ObjectStore> = Arc::new(store);
+    let service = service(store.clone(), &config)?;
+    http::serve(service, store, config).await
 }

@@ -1,6 +1,6 @@
 //! Conversions between S3 DTOs and the stored metadata record.
 
-use s3s::dto::{ETag, Timestamp};
+use s3s::dto::{ETag, Tag, Tagging, Timestamp};
 use s3s::{s3_error, S3Result};
 
 use crate::store::ObjectMeta;
@@ -66,6 +66,27 @@ pub fn parse_tagging_header(h: Option<&str>) -> S3Result<Vec<(String, String)>> 
 /// keys unique. The tags are sorted by key: a tag set has no order, and S3 lists it sorted.
 pub fn check_tags(tags: &mut [(String, String)]) -> S3Result<()> {
     check_tags_limit(tags, 10)
+}
+
+/// The tags of a Put*Tagging body, checked and sorted; at most `max` of them.
+pub fn tags_in(tagging: Tagging, max: usize) -> S3Result<Vec<(String, String)>> {
+    let mut tags: Vec<(String, String)> = tagging
+        .tag_set
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect();
+    check_tags_limit(&mut tags, max)?;
+    Ok(tags)
+}
+
+/// Stored tags as a Get*Tagging tag set.
+pub fn tags_out(tags: Vec<(String, String)>) -> Vec<Tag> {
+    tags.into_iter()
+        .map(|(k, v)| Tag {
+            key: Some(k),
+            value: Some(v),
+        })
+        .collect()
 }
 
 /// [`check_tags`] with another count limit (buckets may have 50 tags).

@@ -448,6 +448,79 @@ impl S3 for CofferS3 {
         Ok(S3Response::new(DeleteBucketPolicyOutput {}))
     }
 
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let text = self
+            .store
+            .get_bucket_setting(&req.input.bucket, crate::cors::SETTING)
+            .await
+            .map_err(s3)?
+            .ok_or_else(|| {
+                s3_error!(
+                    NoSuchCORSConfiguration,
+                    "The CORS configuration does not exist"
+                )
+            })?;
+        let rules: Vec<crate::cors::Rule> =
+            serde_json::from_str(&text).map_err(s3s::S3Error::internal_error)?;
+        let opt = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        Ok(S3Response::new(GetBucketCorsOutput {
+            cors_rules: Some(
+                rules
+                    .into_iter()
+                    .map(|r| CORSRule {
+                        id: r.id,
+                        allowed_origins: r.origins,
+                        allowed_methods: r.methods,
+                        allowed_headers: opt(r.headers),
+                        expose_headers: opt(r.expose),
+                        max_age_seconds: r.max_age,
+                    })
+                    .collect(),
+            ),
+        }))
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        let i = req.input;
+        let rules: Vec<crate::cors::Rule> = i
+            .cors_configuration
+            .cors_rules
+            .into_iter()
+            .map(|r| crate::cors::Rule {
+                id: r.id,
+                origins: r.allowed_origins,
+                methods: r.allowed_methods,
+                headers: r.allowed_headers.unwrap_or_default(),
+                expose: r.expose_headers.unwrap_or_default(),
+                max_age: r.max_age_seconds,
+            })
+            .collect();
+        crate::cors::validate(&rules).map_err(|m| s3_error!(InvalidRequest, "{m}"))?;
+        let text = serde_json::to_string(&rules).map_err(s3s::S3Error::internal_error)?;
+        self.store
+            .set_bucket_setting(&i.bucket, crate::cors::SETTING, Some(&text))
+            .await
+            .map_err(s3)?;
+        Ok(S3Response::new(PutBucketCorsOutput {}))
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.store
+            .set_bucket_setting(&req.input.bucket, crate::cors::SETTING, None)
+            .await
+            .map_err(s3)?;
+        Ok(S3Response::new(DeleteBucketCorsOutput {}))
+    }
+
     async fn get_bucket_tagging(
         &self,
         req: S3Request<GetBucketTaggingInput>,
@@ -466,13 +539,7 @@ impl S3 for CofferS3 {
         let tags: Vec<(String, String)> =
             serde_json::from_str(&text).map_err(s3s::S3Error::internal_error)?;
         Ok(S3Response::new(GetBucketTaggingOutput {
-            tag_set: tags
-                .into_iter()
-                .map(|(k, v)| Tag {
-                    key: Some(k),
-                    value: Some(v),
-                })
-                .collect(),
+            tag_set: convert::tags_out(tags),
         }))
     }
 
@@ -481,13 +548,7 @@ impl S3 for CofferS3 {
         req: S3Request<PutBucketTaggingInput>,
     ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         let i = req.input;
-        let mut tags: Vec<(String, String)> = i
-            .tagging
-            .tag_set
-            .into_iter()
-            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-            .collect();
-        convert::check_tags_limit(&mut tags, 50)?;
+        let tags = convert::tags_in(i.tagging, 50)?;
         let text = serde_json::to_string(&tags).map_err(s3s::S3Error::internal_error)?;
         self.store
             .set_bucket_setting(&i.bucket, TAGGING, Some(&text))

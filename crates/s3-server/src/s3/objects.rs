@@ -594,14 +594,7 @@ pub async fn get_tagging(
         .head_object(&req.input.bucket, &req.input.key)
         .await
         .map_err(s3)?;
-    let tag_set = meta
-        .tags
-        .iter()
-        .map(|(k, v)| Tag {
-            key: Some(k.clone()),
-            value: Some(v.clone()),
-        })
-        .collect();
+    let tag_set = convert::tags_out(meta.tags);
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set,
         ..Default::default()
@@ -614,13 +607,7 @@ pub async fn put_tagging(
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let i = req.input;
-    let mut tags: Vec<(String, String)> = i
-        .tagging
-        .tag_set
-        .into_iter()
-        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-        .collect();
-    convert::check_tags(&mut tags)?;
+    let tags = convert::tags_in(i.tagging, 10)?;
     s.store
         .set_tags(&i.bucket, &i.key, tags)
         .await

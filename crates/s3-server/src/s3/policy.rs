@@ -327,6 +327,8 @@ pub fn action_of(op: &str) -> Option<&'static str> {
         "PutBucketPolicy" => "s3:PutBucketPolicy",
         "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
         "GetBucketTagging" => "s3:GetBucketTagging",
+        "GetBucketCors" => "s3:GetBucketCORS",
+        "PutBucketCors" | "DeleteBucketCors" => "s3:PutBucketCORS",
         "PutBucketTagging" | "DeleteBucketTagging" => "s3:PutBucketTagging",
         _ => return None,
     })
