@@ -389,6 +389,20 @@ def run(s3, srv):
         assert c.get_object(Bucket=b, Key="ck/crc")["Body"].read() == data
         c.put_object(Bucket=b, Key="ck/sha", Body=data, ChecksumAlgorithm="SHA256")
         assert c.get_object(Bucket=b, Key="ck/sha")["Body"].read() == data
+        # The checksum is kept and returned when asked for (and checked by boto3).
+        sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        assert c.head_object(Bucket=b, Key="ck/sha", ChecksumMode="ENABLED")["ChecksumSHA256"] == sha
+        got = c.get_object(Bucket=b, Key="ck/sha", ChecksumMode="ENABLED")
+        assert got["ChecksumSHA256"] == sha and got["Body"].read() == data
+        assert "ChecksumSHA256" not in c.get_object(Bucket=b, Key="ck/sha", ChecksumMode="ENABLED", Range="bytes=0-9")
+        attrs = c.get_object_attributes(Bucket=b, Key="ck/sha", ObjectAttributes=["Checksum"])
+        assert attrs["Checksum"]["ChecksumSHA256"] == sha, attrs
+        crc = c.head_object(Bucket=b, Key="ck/crc", ChecksumMode="ENABLED")
+        assert crc.get("ChecksumCRC32"), crc
+        plain = client(srv.url, request_checksum_calculation="when_required")
+        bad = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+        expect_error(lambda: plain.put_object(Bucket=b, Key="ck/sha", Body=b"new", ChecksumSHA256=bad), "BadDigest", 400)
+        assert c.get_object(Bucket=b, Key="ck/sha")["Body"].read() == data, "a bad checksum changed stored data"
     check("aws-chunked uploads with trailing checksums", chunked_and_checksums)
 
     def virtual_host():

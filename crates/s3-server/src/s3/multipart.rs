@@ -58,6 +58,7 @@ pub async fn upload_part(
         meta: Default::default(),
         content_md5: convert::content_md5(i.content_md5.as_deref())?,
         content_length: i.content_length.and_then(|n| u64::try_from(n).ok()),
+        checksum: None,
         check: None,
     };
     let part = s
@@ -135,6 +136,7 @@ pub async fn upload_part_copy(
         meta: Default::default(),
         content_md5: None,
         content_length: Some(length),
+        checksum: None,
         check: None,
     };
     let part = s

@@ -17,6 +17,61 @@ pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
     }
 }
 
+/// Copies a stored additional checksum into an output with S3's `checksum_*` fields.
+macro_rules! set_checksum {
+    ($out:expr, $meta:expr) => {
+        if let Some((algorithm, value)) = &$meta.checksum {
+            let value = Some(value.clone());
+            match algorithm.as_str() {
+                "CRC32" => $out.checksum_crc32 = value,
+                "CRC32C" => $out.checksum_crc32c = value,
+                "CRC64NVME" => $out.checksum_crc64nvme = value,
+                "SHA1" => $out.checksum_sha1 = value,
+                "SHA256" => $out.checksum_sha256 = value,
+                _ => {}
+            }
+        }
+    };
+}
+
+/// The additional checksum a PUT asks for: (algorithm, value the client sent). The
+/// value comes in an `x-amz-checksum-*` header, or in a trailer announced by
+/// `x-amz-trailer` (then s3s checks it against the body), or only the algorithm is named.
+fn requested_checksum(
+    input: &PutObjectInput,
+    headers: &hyper::HeaderMap,
+) -> S3Result<Option<(String, Option<String>)>> {
+    let sent = [
+        ("CRC32", &input.checksum_crc32),
+        ("CRC32C", &input.checksum_crc32c),
+        ("CRC64NVME", &input.checksum_crc64nvme),
+        ("SHA1", &input.checksum_sha1),
+        ("SHA256", &input.checksum_sha256),
+    ];
+    if let Some((algorithm, value)) = sent.iter().find(|(_, v)| v.is_some()) {
+        return Ok(Some((algorithm.to_string(), (*value).clone())));
+    }
+    let named = input
+        .checksum_algorithm
+        .as_ref()
+        .map(|a| a.as_str().to_ascii_uppercase())
+        .or_else(|| {
+            headers
+                .get("x-amz-trailer")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|t| t.trim().strip_prefix("x-amz-checksum-"))
+                .map(str::to_ascii_uppercase)
+        });
+    match named {
+        None => Ok(None),
+        Some(a) if sent.iter().any(|(known, _)| *known == a) => Ok(Some((a, None))),
+        Some(a) => Err(s3_error!(
+            InvalidRequest,
+            "unsupported checksum algorithm {a}"
+        )),
+    }
+}
+
 /// Metadata a PUT or CreateMultipartUpload request asks for.
 #[allow(clippy::too_many_arguments)]
 pub fn requested_meta(
@@ -102,6 +157,7 @@ pub async fn put(
     s: &CofferS3,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
+    let checksum = requested_checksum(&req.input, &req.headers)?;
     let input = req.input;
     let meta = requested_meta(
         input.content_type.map(|c| c.to_string()),
@@ -118,6 +174,7 @@ pub async fn put(
         meta,
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
+        checksum,
         check: put_preconditions(input.if_match, input.if_none_match),
     };
     let stored = s
@@ -125,11 +182,13 @@ pub async fn put(
         .put_object(&input.bucket, &input.key, body_stream(input.body), opts)
         .await
         .map_err(s3)?;
-    Ok(S3Response::new(PutObjectOutput {
+    let mut out = PutObjectOutput {
         e_tag: Some(etag(&stored.etag)),
         size: i64::try_from(stored.size).ok(),
         ..Default::default()
-    }))
+    };
+    set_checksum!(out, stored);
+    Ok(S3Response::new(out))
 }
 
 /// Evaluates GET/HEAD conditional headers (RFC 9110 order).
@@ -296,6 +355,9 @@ pub async fn get(
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
     });
+    if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
+        set_checksum!(out, meta);
+    }
     if let Some(ct) = i.response_content_type {
         out.content_type = ct.parse().ok();
     }
@@ -312,6 +374,12 @@ pub async fn get(
         out.cache_control = Some(v);
     }
     Ok(S3Response::new(out))
+}
+
+/// Stored checksums are sent when asked for (`x-amz-checksum-mode: ENABLED`) and the
+/// whole object is read: a checksum of the object says nothing about a range of it.
+fn wants_checksum(mode: Option<&ChecksumMode>, range: Option<&Range>, part: Option<i32>) -> bool {
+    mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) && range.is_none() && part.is_none()
 }
 
 /// HeadObject.
@@ -333,14 +401,18 @@ pub async fn head(
         .as_ref()
         .map(|(s, _)| s.end - s.start)
         .unwrap_or(meta.size);
-    let mut resp = S3Response::new(object_headers!(
+    let mut out = object_headers!(
         HeadObjectOutput,
         &meta,
         i.part_number,
         length,
         span.map(|(_, cr)| cr),
         {}
-    ));
+    );
+    if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
+        set_checksum!(out, meta);
+    }
+    let mut resp = S3Response::new(out);
     // s3s's HeadObjectOutput has no tag count; S3 sends it on HEAD as on GET.
     if !meta.tags.is_empty() {
         resp.headers.insert(
@@ -569,6 +641,10 @@ pub async fn copy(
                 meta,
                 content_md5: None,
                 content_length: Some(src.size),
+                checksum: src
+                    .checksum
+                    .as_ref()
+                    .map(|(a, v)| (a.clone(), Some(v.clone()))),
                 check: None,
             },
         )
@@ -648,6 +724,11 @@ pub async fn attributes(
     };
     if wants(ObjectAttributes::ETAG) {
         out.e_tag = Some(etag(&meta.etag));
+    }
+    if wants(ObjectAttributes::CHECKSUM) && meta.checksum.is_some() {
+        let mut c = Checksum::default();
+        set_checksum!(c, meta);
+        out.checksum = Some(c);
     }
     if wants(ObjectAttributes::OBJECT_SIZE) {
         out.object_size = i64::try_from(meta.size).ok();

@@ -240,12 +240,8 @@ impl FsStore {
             .ok_or(StoreError::NoSuchBucket)
     }
 
-    /// Streams `body` into a new temporary file; returns (path, size, md5).
-    async fn receive(
-        &self,
-        mut body: ByteStream,
-        opts: &PutOptions,
-    ) -> StoreResult<(PathBuf, u64, [u8; 16])> {
+    /// Streams `body` into a new temporary file.
+    async fn receive(&self, mut body: ByteStream, opts: &PutOptions) -> StoreResult<Received> {
         let tmp = self.tmp_dir().join(random_id());
         let file = tokio::fs::File::create(&tmp)
             .await
@@ -253,12 +249,19 @@ impl FsStore {
         // Body chunks are small (often 8-64 KiB); batching them into 1 MiB writes saves a
         // blocking-pool round trip per chunk.
         let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        let result: StoreResult<(u64, [u8; 16])> = async {
+        let result: StoreResult<Received> = async {
             let mut md5 = Md5::new();
+            let mut extra = match &opts.checksum {
+                Some((algorithm, _)) => Some(checksum_hasher(algorithm)?),
+                None => None,
+            };
             let mut size = 0u64;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
                 md5.update(&chunk);
+                if let Some(h) = &mut extra {
+                    h.update(&chunk);
+                }
                 size += chunk.len() as u64;
                 if opts.content_length.is_some_and(|n| size > n) {
                     return Err(StoreError::IncompleteBody);
@@ -274,17 +277,32 @@ impl FsStore {
             if opts.content_md5.is_some_and(|m| m != digest) {
                 return Err(StoreError::BadDigest);
             }
+            let checksum = match (extra, &opts.checksum) {
+                (Some(h), Some((algorithm, expected))) => {
+                    let value = checksum_value(h.finalize()).unwrap_or_default();
+                    if expected.as_ref().is_some_and(|e| *e != value) {
+                        return Err(StoreError::BadDigest);
+                    }
+                    Some((algorithm.clone(), value))
+                }
+                _ => None,
+            };
             file.flush().await.map_err(|e| internal("write data", e))?;
             file.get_ref()
                 .sync_all()
                 .await
                 .map_err(|e| internal("sync data", e))?;
-            Ok((size, digest))
+            Ok(Received {
+                path: tmp.clone(),
+                size,
+                md5: digest,
+                checksum,
+            })
         }
         .await;
         drop(file);
         match result {
-            Ok((size, md5)) => Ok((tmp, size, md5)),
+            Ok(received) => Ok(received),
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 Err(e)
@@ -344,6 +362,43 @@ impl FsStore {
         }
         Ok(committed)
     }
+}
+
+/// A body received into a temporary file.
+struct Received {
+    path: PathBuf,
+    size: u64,
+    md5: [u8; 16],
+    /// (algorithm, base64 value), when an additional checksum was asked for.
+    checksum: Option<(String, String)>,
+}
+
+/// A hasher for one additional checksum algorithm (S3's names).
+fn checksum_hasher(algorithm: &str) -> StoreResult<s3s::checksum::ChecksumHasher> {
+    use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
+    let mut h = s3s::checksum::ChecksumHasher::default();
+    match algorithm {
+        "CRC32" => h.crc32 = Some(Crc32::new()),
+        "CRC32C" => h.crc32c = Some(Crc32c::new()),
+        "CRC64NVME" => h.crc64nvme = Some(Crc64Nvme::new()),
+        "SHA1" => h.sha1 = Some(Sha1::new()),
+        "SHA256" => h.sha256 = Some(Sha256::new()),
+        other => {
+            return Err(StoreError::Body(format!(
+                "unknown checksum algorithm {other}"
+            )))
+        }
+    }
+    Ok(h)
+}
+
+/// The one value a single-algorithm hasher produced.
+fn checksum_value(c: s3s::dto::Checksum) -> Option<String> {
+    c.checksum_crc32
+        .or(c.checksum_crc32c)
+        .or(c.checksum_crc64nvme)
+        .or(c.checksum_sha1)
+        .or(c.checksum_sha256)
 }
 
 fn entry_of(meta: &ObjectMeta) -> ListEntry {
@@ -553,8 +608,14 @@ impl ObjectStore for FsStore {
         opts: PutOptions,
     ) -> StoreResult<ObjectMeta> {
         self.index(bucket)?;
-        let (tmp, size, md5) = self.receive(body, &opts).await?;
+        let Received {
+            path: tmp,
+            size,
+            md5,
+            checksum,
+        } = self.receive(body, &opts).await?;
         let mut meta = opts.meta;
+        meta.checksum = checksum;
         meta.key = key.to_string();
         meta.size = size;
         meta.etag = hex::encode(md5);
@@ -720,7 +781,12 @@ impl ObjectStore for FsStore {
     ) -> StoreResult<PartInfo> {
         let dir = self.upload_dir(upload)?;
         upload_record(&dir, bucket, key)?;
-        let (tmp, size, md5) = self.receive(body, &opts).await?;
+        let Received {
+            path: tmp,
+            size,
+            md5,
+            ..
+        } = self.receive(body, &opts).await?;
         let info = PartInfo {
             number,
             size,

@@ -13,6 +13,7 @@
 //!   "tags": [["k", "v"]],
 //!   "data": ["<hash>.<id>.data"],      // data files, concatenated in order
 //!   "parts": [{"number":1,"size":…,"etag":…}],  // multipart objects only
+//!   "checksum": ["CRC32", "NSRBwg=="],  // if uploaded with an additional checksum
 //!   "upload_id": "…",                  // multipart objects only: the upload it came from
 //!   "encryption": {…}                  // reserved for SSE (absent when plaintext)
 //! }
@@ -75,6 +76,10 @@ pub struct ObjectMeta {
     /// Parts of a multipart object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartInfo>,
+    /// The additional checksum the object was uploaded with: (algorithm, base64 value),
+    /// e.g. `("CRC32", "NSRBwg==")`; computed by the server while receiving the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
     /// The multipart upload that produced this object (so that a repeated
     /// CompleteMultipartUpload can be answered as S3 does).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -106,6 +106,10 @@ pub struct PutOptions {
     pub content_md5: Option<[u8; 16]>,
     /// Expected body length, if known.
     pub content_length: Option<u64>,
+    /// An additional checksum to compute over the body (`CRC32`, `CRC32C`, `CRC64NVME`,
+    /// `SHA1`, `SHA256`) and store, with the value the client sent if it sent one
+    /// (a mismatch is `BadDigest` and nothing is stored).
+    pub checksum: Option<(String, Option<String>)>,
     /// A condition on the current object (`If-Match` / `If-None-Match`), tested under
     /// the key's lock at commit time so that a concurrent write cannot slip in between.
     pub check: Option<WriteCheck>,
