@@ -445,6 +445,9 @@ def run(s3, srv):
         expect_error(lambda: alt.get_object(Bucket=b, Key="digest"), "AccessDenied", 403)
         expect_error(lambda: alt.put_object(Bucket=b, Key="intruder", Body=b"x"), "AccessDenied", 403)
         expect_error(lambda: alt.delete_object(Bucket=b, Key="digest"), "AccessDenied", 403)
+        r = alt.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "digest"}]})
+        assert [e["Code"] for e in r.get("Errors", [])] == ["AccessDenied"] and not r.get("Deleted"), r
+        assert s3.get_object(Bucket=b, Key="digest")["Body"].read() == b"kept"
         expect_error(lambda: alt.list_objects_v2(Bucket=b), "AccessDenied", 403)
         expect_error(lambda: alt.put_bucket_policy(Bucket=b, Policy="{}"), "AccessDenied", 403)
         expect_error(lambda: alt.create_bucket(Bucket=b), "BucketAlreadyExists", 409)
@@ -457,12 +460,20 @@ def run(s3, srv):
             {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::123456789012:user/{ALT_USER}"]},
              "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{b}/shared/*"]},
             {"Effect": "Deny", "Principal": {"AWS": ALT_USER}, "Action": "s3:GetObject",
-             "Resource": f"arn:aws:s3:::{b}/shared/secret"}]}
+             "Resource": f"arn:aws:s3:::{b}/shared/secret"},
+            {"Effect": "Allow", "Principal": {"AWS": ALT_USER}, "Action": "s3:DeleteObject",
+             "Resource": f"arn:aws:s3:::{b}/shared/tmp-*"}]}
         s3.put_bucket_policy(Bucket=b, Policy=json.dumps(doc))
         try:
             assert alt.get_object(Bucket=b, Key="shared/doc")["Body"].read() == b"for alt"
             expect_error(lambda: alt.get_object(Bucket=b, Key="shared/secret"), "AccessDenied", 403)
             expect_error(lambda: alt.put_object(Bucket=b, Key="shared/x", Body=b"x"), "AccessDenied", 403)
+            s3.put_object(Bucket=b, Key="shared/tmp-1", Body=b"scratch")
+            r = alt.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "shared/tmp-1"}, {"Key": "digest"}]})
+            assert [d["Key"] for d in r.get("Deleted", [])] == ["shared/tmp-1"], r
+            assert [(e["Key"], e["Code"]) for e in r.get("Errors", [])] == [("digest", "AccessDenied")], r
+            assert s3.get_object(Bucket=b, Key="digest")["Body"].read() == b"kept"
+            expect_error(lambda: s3.head_object(Bucket=b, Key="shared/tmp-1"), "404", 404)
             alt.copy_object(Bucket=ab, Key="copied", CopySource={"Bucket": b, "Key": "shared/doc"})
             assert alt.get_object(Bucket=ab, Key="copied")["Body"].read() == b"for alt"
             anon = urllib.request.Request(f"{srv.url}/{b}/shared/doc")

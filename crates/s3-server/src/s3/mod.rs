@@ -51,12 +51,23 @@ impl CofferS3 {
         bucket: &str,
         key: &str,
     ) -> S3Result<()> {
+        self.authorize_key(req, "s3:GetObject", bucket, key).await
+    }
+
+    /// Checks that the caller of `req` may do `action` on `bucket/key`.
+    pub(crate) async fn authorize_key<T>(
+        &self,
+        req: &S3Request<T>,
+        action: &str,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<()> {
         let client = req.extensions.get::<ClientInfo>().copied();
         authorize(
             self.store.as_ref(),
             &self.root,
             req.credentials.as_ref().map(|c| c.access_key.as_str()),
-            "s3:GetObject",
+            action,
             bucket,
             Some(key),
             request_facts(client, &req.uri, &req.headers),
@@ -234,6 +245,13 @@ impl s3s::access::S3Access for PolicyAccess {
             return match self.store.bucket_owner(&bucket) {
                 // Someone else's bucket: the name is taken.
                 Ok(owner) if owner.as_deref() != as_owner => Err(s3_error!(BucketAlreadyExists)),
+                _ => Ok(()),
+            };
+        }
+        if cx.s3_op().name() == "DeleteObjects" {
+            // Authorized key by key in the handler (objects::delete_many).
+            return match self.store.bucket_owner(&bucket) {
+                Err(crate::store::StoreError::NoSuchBucket) => Err(s3_error!(NoSuchBucket)),
                 _ => Ok(()),
             };
         }

@@ -490,15 +490,40 @@ pub async fn delete_many(
     s: &CofferS3,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let i = req.input;
-    s.store.head_bucket(&i.bucket).await.map_err(s3)?;
-    if i.delete.objects.len() > 1000 {
+    s.store.head_bucket(&req.input.bucket).await.map_err(s3)?;
+    if req.input.delete.objects.len() > 1000 {
         return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
     }
+    // The access layer lets DeleteObjects through; each key is authorized here, as S3
+    // does, so a policy on `bucket/prefix/*` works and a denied key is reported alone.
+    let mut denied = Vec::new();
+    for o in &req.input.delete.objects {
+        if let Err(e) = s
+            .authorize_key(&req, "s3:DeleteObject", &req.input.bucket, &o.key)
+            .await
+        {
+            denied.push((o.key.clone(), e));
+        }
+    }
+    let i = req.input;
     let quiet = i.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors: Vec<Error> = denied
+        .into_iter()
+        .map(|(key, e)| Error {
+            key: Some(key),
+            code: Some(e.code().as_str().to_string()),
+            message: e.message().map(str::to_string),
+            ..Default::default()
+        })
+        .collect();
     for o in i.delete.objects {
+        if errors
+            .iter()
+            .any(|e| e.key.as_deref() == Some(o.key.as_str()))
+        {
+            continue;
+        }
         let check = delete_check(
             o.e_tag.as_ref().map(|e| Some(e.value().to_string())),
             o.last_modified_time.as_ref(),
