@@ -53,6 +53,11 @@ struct BucketIndex {
     keys: RwLock<BTreeMap<String, ListEntry>>,
     /// Creator's access key (`None`: the root user); fixed at creation.
     owner: Option<String>,
+    /// Bucket settings read so far (`None`: unset), so that the policy and CORS checks of
+    /// every request do not read files on the async threads.
+    settings: RwLock<HashMap<String, Option<String>>>,
+    /// Serializes setting writes and cache fills, so the cache never holds a stale value.
+    settings_lock: tokio::sync::Mutex<()>,
 }
 
 /// The filesystem backend.
@@ -228,6 +233,7 @@ impl FsStore {
         Ok(BucketIndex {
             keys: RwLock::new(keys),
             owner,
+            ..Default::default()
         })
     }
 
@@ -566,12 +572,32 @@ impl ObjectStore for FsStore {
     }
 
     async fn get_bucket_setting(&self, bucket: &str, name: &str) -> StoreResult<Option<String>> {
-        self.index(bucket)?;
-        match std::fs::read_to_string(self.bucket_dir(bucket).join("settings").join(name)) {
+        let index = self.index(bucket)?;
+        let cached = |index: &BucketIndex| {
+            index
+                .settings
+                .read()
+                .ok()
+                .and_then(|m| m.get(name).cloned())
+        };
+        if let Some(v) = cached(&index) {
+            return Ok(v);
+        }
+        let _guard = index.settings_lock.lock().await;
+        if let Some(v) = cached(&index) {
+            return Ok(v);
+        }
+        let path = self.bucket_dir(bucket).join("settings").join(name);
+        let value = blocking(move || match std::fs::read_to_string(path) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(internal("read bucket setting", e)),
+        })
+        .await?;
+        if let Ok(mut m) = index.settings.write() {
+            m.insert(name.to_string(), value.clone());
         }
+        Ok(value)
     }
 
     async fn set_bucket_setting(
@@ -580,11 +606,18 @@ impl ObjectStore for FsStore {
         name: &str,
         value: Option<&str>,
     ) -> StoreResult<()> {
-        self.index(bucket)?;
+        let index = self.index(bucket)?;
+        let _guard = index.settings_lock.lock().await;
         let dir = self.bucket_dir(bucket).join("settings");
         let path = dir.join(name);
         let tmp_dir = self.tmp_dir();
         let value = value.map(str::to_string);
+        let cached = value.clone();
+        // Forget the cached value first: if the write fails half-way, the next read goes
+        // to the file again.
+        if let Ok(mut m) = index.settings.write() {
+            m.remove(name);
+        }
         blocking(move || match value {
             Some(v) => {
                 std::fs::create_dir_all(&dir).map_err(|e| internal("bucket setting", e))?;
@@ -597,7 +630,11 @@ impl ObjectStore for FsStore {
                 Err(e) => Err(internal("remove bucket setting", e)),
             },
         })
-        .await
+        .await?;
+        if let Ok(mut m) = index.settings.write() {
+            m.insert(name.to_string(), cached);
+        }
+        Ok(())
     }
 
     async fn put_object(
