@@ -1,5 +1,5 @@
 //! The KES HTTP client: typed calls over a pooled HTTPS connection per endpoint, with
-//! kms-go's failover rules.
+//! kms-go's retry and failover rules (spec `kes-api.md` §7.4).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -8,9 +8,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use kes_proto::body::{
     DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateRequest,
     GenerateResponse, HmacRequest, HmacResponse, ListResponse,
@@ -18,27 +15,9 @@ use kes_proto::body::{
 use kes_proto::ApiError;
 use zeroize::Zeroizing;
 
+use crate::http::{error_chain, escape, jitter, HttpClient};
 use crate::tls::{client_config, ClientIdentity, ServerTrust};
-
-/// What can go wrong talking to a key server.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The server answered with a KES error.
-    #[error("{0}")]
-    Api(ApiError),
-    /// No endpoint could be reached.
-    #[error("key server unreachable: {0}")]
-    Unreachable(String),
-    /// The server answered something that is not the KES protocol.
-    #[error("unexpected response from key server: {0}")]
-    Protocol(String),
-    /// Client settings are unusable (certificate files, endpoints).
-    #[error("{0}")]
-    Config(String),
-}
-
-/// Result alias of this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+use crate::{Error, Result};
 
 /// A response as received.
 #[derive(Debug, Clone)]
@@ -53,33 +32,37 @@ pub struct RawResponse {
     pub body: Bytes,
 }
 
-/// A data key: the plaintext to use and the ciphertext to store.
-pub struct DataKey {
+/// A data key as a KES server returns it: the plaintext to use and the ciphertext to store.
+pub struct KesDataKey {
     /// The 32-byte key; zeroized on drop.
     pub plaintext: Zeroizing<Vec<u8>>,
     /// The key sealed by the key server, to store beside the data.
     pub ciphertext: Vec<u8>,
 }
 
-impl std::fmt::Debug for DataKey {
+impl std::fmt::Debug for KesDataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataKey")
+        f.debug_struct("KesDataKey")
             .field("ciphertext_len", &self.ciphertext.len())
             .finish_non_exhaustive()
     }
 }
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
-
 /// How long a failing endpoint is skipped.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deadline of one request to one endpoint.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Retries on the same endpoint after a network error or a 503 (kms-go: 2).
+const RETRIES: usize = 2;
+/// Fixed part of the pause before a retry; a random 0–800 ms is added.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Upper bound of the random part of the pause, in milliseconds.
+const RETRY_JITTER_MS: u64 = 800;
 
 /// A client for one or more KES endpoints.
 pub struct KesClient {
     endpoints: Vec<String>,
-    http: Client<Https, Full<Bytes>>,
+    http: HttpClient,
     bad_until: Mutex<Vec<Option<Instant>>>,
     next: std::sync::atomic::AtomicUsize,
 }
@@ -124,21 +107,8 @@ impl KesClient {
             .iter()
             .map(|e| normalize_endpoint(e))
             .collect::<Result<Vec<_>>>()?;
-        let tls = client_config(identity, trust)?;
-        // Without TCP_NODELAY an HTTP/2 request written in two segments waits for the
-        // peer's delayed ACK: ~40 ms per call instead of ~0.2 ms.
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_all_versions()
-            .wrap_connector(http);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+        let tls = client_config(Some(identity), trust)?;
+        let http = crate::http::client(tls, true);
         Ok(Self {
             bad_until: Mutex::new(vec![None; endpoints.len()]),
             endpoints,
@@ -198,8 +168,9 @@ impl KesClient {
             .map_err(|_| Error::Unreachable(format!("{endpoint}: timed out")))?
     }
 
-    /// Sends a request, failing over between endpoints. Returns the first response that
-    /// is not a transport error or a retryable 5xx.
+    /// Sends a request, failing over between endpoints (each first retried on network
+    /// errors and 503, see `send_with_retries`). Returns the first response that is not a
+    /// transport error or a retryable 5xx.
     pub async fn send(
         &self,
         method: Method,
@@ -221,9 +192,7 @@ impl KesClient {
                 continue;
             }
             let endpoint = &self.endpoints[idx];
-            let result = self
-                .send_to(endpoint, method.clone(), path, body.clone())
-                .await;
+            let result = self.send_with_retries(endpoint, &method, path, &body).await;
             let failed = match &result {
                 Err(Error::Unreachable(_)) => true,
                 Ok(r) => r.status >= 500 && r.status != 501,
@@ -248,6 +217,33 @@ impl KesClient {
             return result;
         }
         Err(last)
+    }
+
+    /// [`send_to`](Self::send_to), retried on the same endpoint after a network error or
+    /// a 503 as kms-go does: up to [`RETRIES`] times, pausing 200 ms + random(0–800 ms).
+    async fn send_with_retries(
+        &self,
+        endpoint: &str,
+        method: &Method,
+        path: &str,
+        body: &Option<Vec<u8>>,
+    ) -> Result<RawResponse> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .send_to(endpoint, method.clone(), path, body.clone())
+                .await;
+            let retry = match &result {
+                Err(Error::Unreachable(_)) => true,
+                Ok(r) => r.status == 503,
+                Err(_) => false,
+            };
+            if !retry || attempt == RETRIES {
+                return result;
+            }
+            attempt += 1;
+            tokio::time::sleep(RETRY_PAUSE + jitter(RETRY_JITTER_MS)).await;
+        }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes> {
@@ -340,7 +336,7 @@ impl KesClient {
     }
 
     /// Generates a data key sealed under `name`, bound to `context`.
-    pub async fn generate(&self, name: &str, context: &[u8]) -> Result<DataKey> {
+    pub async fn generate(&self, name: &str, context: &[u8]) -> Result<KesDataKey> {
         let body = serde_json::to_vec(&GenerateRequest {
             context: context.to_vec(),
         })
@@ -352,7 +348,7 @@ impl KesClient {
                 Some(body),
             )
             .await?;
-        Ok(DataKey {
+        Ok(KesDataKey {
             plaintext: r.plaintext,
             ciphertext: r.ciphertext,
         })
@@ -478,35 +474,39 @@ impl KesClient {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-/// Escapes a path argument (names and patterns use `[0-9A-Za-z_*-]`; anything else is
-/// percent-encoded so the server rejects it as a name rather than routing it elsewhere).
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*' | b'.') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 mod base64_engine {
     use base64::Engine;
 
     pub fn encode(b: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(b)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn network_errors_are_retried_twice_on_the_same_endpoint() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let key = kes_proto::ApiKey::generate().unwrap();
+        let client = KesClient::new(
+            &[format!("127.0.0.1:{port}")],
+            ClientIdentity::from_api_key(&key).unwrap(),
+            &ServerTrust::Insecure,
+        )
+        .unwrap();
+        let start = Instant::now();
+        let err = client.list_keys("*").await.unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, Error::Unreachable(_)), "{err}");
+        // Two pauses of 200 ms + random(0–800 ms).
+        assert!(took >= 2 * RETRY_PAUSE, "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
     }
 }

@@ -10,6 +10,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use zeroize::Zeroizing;
+
 use crate::{Error, Result};
 
 /// The client's certificate and key.
@@ -27,18 +29,22 @@ impl std::fmt::Debug for ClientIdentity {
 impl ClientIdentity {
     /// A certificate chain and private key from PEM files.
     pub fn from_files(cert: &Path, key: &Path) -> Result<Self> {
-        let certs: std::result::Result<Vec<_>, _> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| Error::Config(format!("client certificate {}: {e}", cert.display())))?
-            .collect();
-        let certs = certs
-            .map_err(|e| Error::Config(format!("client certificate {}: {e}", cert.display())))?;
-        if certs.is_empty() {
-            return Err(Error::Config(format!(
-                "client certificate {}: no certificate",
-                cert.display()
-            )));
-        }
+        let certs = read_certs(cert)?;
         let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| Error::Config(format!("client key {}: {e}", key.display())))?;
+        Ok(Self { certs, key })
+    }
+
+    /// A certificate chain from a PEM file and a private key from a PEM file that may be
+    /// encrypted in the legacy OpenSSL way (`Proc-Type: 4,ENCRYPTED`, as Go's
+    /// `x509.DecryptPEMBlock` reads), unlocked with `password`.
+    pub fn from_files_with_password(cert: &Path, key: &Path, password: &str) -> Result<Self> {
+        let certs = read_certs(cert)?;
+        let pem = Zeroizing::new(
+            std::fs::read(key)
+                .map_err(|e| Error::Config(format!("client key {}: {e}", key.display())))?,
+        );
+        let key = crate::pem_key::decrypt_private_key(&pem, password)
             .map_err(|e| Error::Config(format!("client key {}: {e}", key.display())))?;
         Ok(Self { certs, key })
     }
@@ -60,6 +66,21 @@ impl ClientIdentity {
     }
 }
 
+/// The certificate chain of a PEM file (at least one certificate).
+fn read_certs(cert: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let err = |e: &dyn std::fmt::Display| {
+        Error::Config(format!("client certificate {}: {e}", cert.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| err(&e))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| err(&e))?;
+    if certs.is_empty() {
+        return Err(err(&"no certificate"));
+    }
+    Ok(certs)
+}
+
 /// Which server certificates the client accepts.
 #[derive(Debug, Clone)]
 pub enum ServerTrust {
@@ -70,7 +91,32 @@ pub enum ServerTrust {
     Insecure,
 }
 
+/// Where Linux distributions keep the system's CA bundle.
+const SYSTEM_CA_FILES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
 impl ServerTrust {
+    /// The system's CA certificates: `SSL_CERT_FILE` if set, else the first bundle found
+    /// at a usual place, else every certificate in `/etc/ssl/certs`.
+    pub fn system() -> Result<Self> {
+        if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+            return Self::from_path(Path::new(&file));
+        }
+        for f in SYSTEM_CA_FILES {
+            let path = Path::new(f);
+            if path.is_file() {
+                if let Ok(trust) = Self::from_path(path) {
+                    return Ok(trust);
+                }
+            }
+        }
+        Self::from_path(Path::new("/etc/ssl/certs"))
+    }
+
     /// Loads a CA file or directory.
     pub fn from_path(path: &Path) -> Result<Self> {
         let mut files = Vec::new();
@@ -139,8 +185,12 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// Builds the client TLS configuration (TLS 1.2+).
-pub(crate) fn client_config(identity: ClientIdentity, trust: &ServerTrust) -> Result<ClientConfig> {
+/// Builds the client TLS configuration (TLS 1.2+), with a client certificate when
+/// `identity` is given (KES) and without one otherwise (Vault).
+pub(crate) fn client_config(
+    identity: Option<ClientIdentity>,
+    trust: &ServerTrust,
+) -> Result<ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -162,6 +212,9 @@ pub(crate) fn client_config(identity: ClientIdentity, trust: &ServerTrust) -> Re
             ))),
     };
     // ALPN (h2, http/1.1) is set by the HTTPS connector.
+    let Some(identity) = identity else {
+        return Ok(builder.with_no_client_auth());
+    };
     builder
         .with_client_auth_cert(identity.certs, identity.key)
         .map_err(|e| {
