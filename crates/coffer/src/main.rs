@@ -3,6 +3,7 @@
 //! This file only parses the command line and dispatches; each role lives in its own
 //! module or crate.
 
+mod admin_cmd;
 mod dare_cmd;
 mod kes_cmd;
 mod pem;
@@ -32,6 +33,9 @@ enum Command {
     /// The KES-compatible key server and its admin client.
     #[command(subcommand)]
     Kes(kes_cmd::KesCommand),
+    /// Operator commands on a data directory (offline recovery).
+    #[command(subcommand)]
+    Admin(admin_cmd::AdminCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Command::Server(args) => server_cmd::run(args),
         Command::Dare(cmd) => dare_cmd::run(cmd),
         Command::Kes(cmd) => kes_cmd::run(cmd),
+        Command::Admin(cmd) => admin_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,62 @@ pub struct ServerArgs {
     /// Do not print the per-request access log.
     #[arg(long)]
     quiet: bool,
+    /// Accept SSE-C requests over plain HTTP. For test rigs only: the client's key then
+    /// crosses the network in clear.
+    #[arg(long, env = "COFFER_INSECURE_SSE_C")]
+    insecure_sse_c: bool,
+    /// Do not fall back to the development KMS when no KMS is configured (SSE-S3 and
+    /// SSE-KMS then answer NotImplemented).
+    #[arg(long, env = "COFFER_NO_DEV_KMS")]
+    no_dev_kms: bool,
+}
+
+/// Where the development KMS key lives: the user's configuration directory, never the
+/// data directory (a key stored beside the data protects nothing).
+fn dev_key_path(data_dir: &std::path::Path) -> Result<PathBuf> {
+    let base = match (env("XDG_CONFIG_HOME"), env("HOME")) {
+        (Some(x), _) => PathBuf::from(x),
+        (None, Some(h)) => PathBuf::from(h).join(".config"),
+        (None, None) => bail!("no KMS configured and neither XDG_CONFIG_HOME nor HOME is set for the development key; set MINIO_KMS_KES_ENDPOINT (and the other MINIO_KMS_KES_* variables) or MINIO_KMS_SECRET_KEY"),
+    };
+    let path = base.join("coffer").join("dev-kms.key");
+    let data = std::fs::canonicalize(data_dir)
+        .or_else(|_| std::path::absolute(data_dir))
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    let parent = std::fs::canonicalize(&base).unwrap_or(base);
+    if parent.starts_with(&data) {
+        bail!(
+            "the development KMS key would be stored inside the data directory ({}); configure a KMS (MINIO_KMS_KES_* or MINIO_KMS_SECRET_KEY) instead",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The KMS from MinIO's environment variables, checked with a generate+decrypt round
+/// trip; the development key when none is configured (announced in one line).
+pub(crate) async fn kms_from_env(
+    data_dir: &std::path::Path,
+    no_dev: bool,
+) -> Result<Option<std::sync::Arc<dyn kms::Kms>>> {
+    let configured = kms::from_env(env).map_err(|e| anyhow!("{e}"))?;
+    let kms: std::sync::Arc<dyn kms::Kms> = match configured {
+        Some(config) => kms::connect(config).await.map_err(|e| anyhow!("{e}"))?,
+        None if no_dev => return Ok(None),
+        None => {
+            let path = dev_key_path(data_dir)?;
+            let key = kms::dev_key(&path).map_err(|e| anyhow!("{e}"))?;
+            eprintln!(
+                "KMS: none configured; SSE-S3 and SSE-KMS use the development key in {} (for production set MINIO_KMS_KES_ENDPOINT, MINIO_KMS_KES_KEY_NAME and MINIO_KMS_KES_API_KEY or MINIO_KMS_KES_CERT_FILE/MINIO_KMS_KES_KEY_FILE, or MINIO_KMS_SECRET_KEY)",
+                path.display()
+            );
+            std::sync::Arc::new(key)
+        }
+    };
+    kms::self_test(kms.as_ref())
+        .await
+        .map_err(|e| anyhow!("Failed to connect to KMS ({}): {e}", kms.kind()))?;
+    Ok(Some(kms))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -125,12 +181,30 @@ pub fn run(args: ServerArgs) -> Result<()> {
                     .collect()
             })
             .unwrap_or_default(),
+        kms: None,
+        auto_encryption: false,
+        insecure_sse_c: args.insecure_sse_c,
     };
+    let auto_encryption = kms::auto_encryption(env).map_err(|e| anyhow!("{e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start runtime")?;
     rt.block_on(async move {
+        let mut config = config;
+        config.kms = kms_from_env(&args.dir, args.no_dev_kms).await?;
+        if auto_encryption && config.kms.is_none() {
+            bail!("MINIO_KMS_AUTO_ENCRYPTION=on needs a KMS (MINIO_KMS_KES_* or MINIO_KMS_SECRET_KEY)");
+        }
+        config.auto_encryption = auto_encryption;
+        if let Some(k) = &config.kms {
+            eprintln!(
+                "KMS: {} with default key {}{}",
+                k.kind(),
+                k.default_key(),
+                if auto_encryption { "; auto-encryption on" } else { "" }
+            );
+        }
         let running = s3_server::start(&args.dir, config)
             .await
             .map_err(|e| anyhow!(e))?;

@@ -169,6 +169,8 @@ struct Shared {
     log: bool,
     host: Host,
     cors: crate::cors::Default,
+    kms: Option<Arc<dyn kms::Kms>>,
+    insecure_sse_c: bool,
 }
 
 async fn handle(
@@ -180,8 +182,9 @@ async fn handle(
     req.extensions_mut().insert(client);
     let path = req.uri().path().to_string();
     match path.as_str() {
-        "/minio/health/live" | "/minio/health/ready" | "/minio/health/cluster" => {
-            return text(StatusCode::OK, String::new())
+        "/minio/health/live" => return text(StatusCode::OK, String::new()),
+        "/minio/health/ready" | "/minio/health/cluster" => {
+            return text(kms_health(shared.kms.as_deref()).await, String::new())
         }
         "/minio/v2/metrics/cluster" | "/minio/v2/metrics/node" | "/metrics" => {
             return text(StatusCode::OK, metrics.render());
@@ -213,7 +216,7 @@ async fn handle(
     let precheck = if req.method() == hyper::Method::OPTIONS {
         Some(preflight(&req, cors_rules.as_deref()))
     } else {
-        precheck(&req).map(Err)
+        precheck(&req, client.secure || shared.insecure_sse_c).map(Err)
     };
     let mut response = match precheck {
         Some(Ok(r)) => r,
@@ -431,21 +434,45 @@ fn preflight<B>(
     Ok(r)
 }
 
+/// Whether the server is ready: with a KMS, only when it generates a data key (as
+/// MinIO's readiness check does, with the context `{"healthcheck":""}`).
+async fn kms_health(kms: Option<&dyn kms::Kms>) -> StatusCode {
+    let Some(kms) = kms else {
+        return StatusCode::OK;
+    };
+    let mut ctx = kms::Context::new();
+    ctx.insert("healthcheck", "");
+    match kms.generate(kms.default_key(), &ctx).await {
+        Ok(_) => StatusCode::OK,
+        Err(e) => {
+            eprintln!("coffer server: readiness: KMS: {e}");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
 /// Requests refused before s3s sees them.
 ///
-/// - Server-side encryption headers: encryption is not implemented yet, and storing the
-///   object in plaintext while the client asked for encryption would be a wrong success.
+/// - SSE-C over plain HTTP (`secure` is false): the key would cross the network in clear
+///   (400 `InvalidRequest`, as MinIO), unless the operator allowed it for a test rig.
+/// - Headers naming the server's internal metadata (`X-Minio-Internal-*`,
+///   `X-Minio-Replication-*`): a client could plant sealed keys with them.
 /// - Presigned URLs valid for more than seven days, with a negative lifetime, or expired:
 ///   403, as S3 answers (s3s would accept the first and answer 400 for the others).
-fn precheck<B>(req: &Request<B>) -> Option<s3s::S3Error> {
+fn precheck<B>(req: &Request<B>, secure: bool) -> Option<s3s::S3Error> {
+    if !secure && crate::sse::headers::has_customer_headers(req.headers()) {
+        return Some(s3s::s3_error!(
+            InvalidRequest,
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+        ));
+    }
     if req.headers().keys().any(|k| {
-        k.as_str().starts_with("x-amz-server-side-encryption")
-            || k.as_str()
-                .starts_with("x-amz-copy-source-server-side-encryption")
+        let k = k.as_str();
+        k.starts_with("x-minio-internal-") || k.starts_with("x-minio-replication-")
     }) {
         return Some(s3s::s3_error!(
-            NotImplemented,
-            "server-side encryption is not supported by this server yet"
+            InvalidArgument,
+            "Your metadata headers are not supported."
         ));
     }
     let query = req.uri().query()?;
@@ -520,6 +547,8 @@ pub async fn serve(
         log: config.access_log,
         host: Host::new(&config.domains),
         cors: crate::cors::Default::new(&config.cors_allow_origin),
+        kms: config.kms.clone(),
+        insecure_sse_c: config.insecure_sse_c,
     });
     let task = tokio::spawn(async move {
         loop {

@@ -5,12 +5,17 @@
 //! Users: the first configured user is root and may do everything; every other user owns
 //! the buckets it creates and reaches other buckets only through their bucket policies.
 //!
-//! What it does not do yet: server-side encryption (the metadata record has room for
-//! it), versioning, IAM policies attached to users.
+//! Objects are encrypted on request or always (SSE-S3, SSE-KMS with keys from a KMS,
+//! SSE-C with the client's keys; bucket defaults and auto-encryption), see [`sse`].
+//!
+//! What it does not do yet: versioning, IAM policies attached to users.
 
+pub mod admin;
 pub mod cors;
 pub mod http;
+pub mod recover;
 pub mod s3;
+pub mod sse;
 pub mod store;
 
 use std::sync::Arc;
@@ -34,6 +39,13 @@ pub struct ServerConfig {
     /// Origins allowed by buckets without a CORS configuration
     /// (`MINIO_API_CORS_ALLOW_ORIGIN`; empty means `*`).
     pub cors_allow_origin: Vec<String>,
+    /// The KMS for SSE-S3 and SSE-KMS (`None`: those answer `NotImplemented`).
+    pub kms: Option<Arc<dyn kms::Kms>>,
+    /// `MINIO_KMS_AUTO_ENCRYPTION=on`: SSE-S3 for writes that ask for no encryption.
+    pub auto_encryption: bool,
+    /// Accept SSE-C over plain HTTP (test rigs only; the key then crosses the network
+    /// in clear).
+    pub insecure_sse_c: bool,
 }
 
 /// Builds the s3s service over a store.
@@ -46,8 +58,11 @@ pub fn service(
         .first()
         .map(|(access, _)| access.as_str())
         .ok_or("no users configured")?;
-    let mut builder = s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store.clone(), root));
+    let sse = Arc::new(sse::Sse::new(config.kms.clone(), config.auto_encryption));
+    let mut builder =
+        s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store.clone(), sse, root));
     builder.set_access(s3::PolicyAccess::new(store, root));
+    builder.set_route(admin::KmsAdmin::new(config.kms.clone(), root));
     builder.set_auth(http::Users::new(&config.users));
     builder.set_host(http::Host::new(&config.domains));
     Ok(builder.build())

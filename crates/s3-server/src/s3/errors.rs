@@ -18,13 +18,23 @@ pub fn s3(e: StoreError) -> S3Error {
         StoreError::EntityTooSmall(n) => {
             s3_error!(EntityTooSmall, "part {n} is smaller than 5 MiB")
         }
-        StoreError::BadDigest => s3_error!(BadDigest),
         StoreError::PreconditionFailed => s3_error!(PreconditionFailed),
-        StoreError::IncompleteBody => s3_error!(IncompleteBody),
-        StoreError::Body(m) => s3_error!(IncompleteBody, "request body: {m}"),
+        StoreError::Body(e) => body(e),
         other @ StoreError::Internal(_) => {
             eprintln!("coffer server: internal error: {other}");
             S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(other))
         }
+    }
+}
+
+/// A body stream that failed: a check of [`super::body`], or the client's connection.
+fn body(e: std::io::Error) -> S3Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<super::body::Rejected>())
+    {
+        Some(super::body::Rejected::BadDigest) => s3_error!(BadDigest),
+        Some(super::body::Rejected::IncompleteBody) => s3_error!(IncompleteBody),
+        None => s3_error!(IncompleteBody, "request body: {e}"),
     }
 }

@@ -5,18 +5,22 @@
 //! Operations not implemented here answer `NotImplemented` (s3s's default), never a
 //! wrong success.
 
+mod body;
 mod convert;
+mod copy_source;
 mod errors;
 mod list;
 mod multipart;
 mod objects;
 pub mod policy;
+mod write;
 
 use std::sync::Arc;
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 
+use crate::sse::{self, Sse};
 use crate::store::ObjectStore;
 use errors::s3;
 
@@ -24,16 +28,44 @@ use errors::s3;
 #[derive(Debug, Clone)]
 pub struct CofferS3 {
     store: Arc<dyn ObjectStore>,
+    sse: Arc<Sse>,
     root: String,
 }
 
 impl CofferS3 {
-    /// Serves the S3 API from `store`; `root` is the root user's access key.
-    pub fn new(store: Arc<dyn ObjectStore>, root: &str) -> Self {
+    /// Serves the S3 API from `store`, encrypting as `sse` says; `root` is the root
+    /// user's access key.
+    pub fn new(store: Arc<dyn ObjectStore>, sse: Arc<Sse>, root: &str) -> Self {
         Self {
             store,
+            sse,
             root: root.to_string(),
         }
+    }
+
+    /// The bucket's default encryption, if it has one.
+    async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<sse::bucket::Default>> {
+        Ok(self
+            .bucket_encryption_config(bucket)
+            .await?
+            .map(|c| c.default()))
+    }
+
+    async fn bucket_encryption_config(
+        &self,
+        bucket: &str,
+    ) -> S3Result<Option<sse::bucket::Config>> {
+        let Some(text) = self
+            .store
+            .get_bucket_setting(bucket, sse::bucket::SETTING)
+            .await
+            .map_err(s3)?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(s3s::S3Error::internal_error)
     }
 
     /// The bucket owner to record for a request's caller (`None`: root or anonymous).
@@ -537,6 +569,62 @@ impl S3 for CofferS3 {
             .await
             .map_err(s3)?;
         Ok(S3Response::new(DeleteBucketCorsOutput {}))
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let i = req.input;
+        let config = sse::bucket::Config::from_request(i.server_side_encryption_configuration)?;
+        let kms = self.sse.kms().ok_or_else(|| {
+            s3_error!(
+                NotImplemented,
+                "Server side encryption specified but KMS is not configured"
+            )
+        })?;
+        if let Some(key) = config.kms_key() {
+            // The key must exist and be usable before buckets rely on it.
+            let mut ctx = kms::Context::new();
+            ctx.insert("MinIO admin API", "ServerInfoHandler");
+            kms.generate(key, &ctx).await.map_err(sse::kms_error)?;
+        }
+        let text = serde_json::to_string(&config).map_err(s3s::S3Error::internal_error)?;
+        self.store
+            .set_bucket_setting(&i.bucket, sse::bucket::SETTING, Some(&text))
+            .await
+            .map_err(s3)?;
+        Ok(S3Response::new(PutBucketEncryptionOutput {}))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        let config = self
+            .bucket_encryption_config(&req.input.bucket)
+            .await?
+            .ok_or_else(|| {
+                sse::error(
+                    "ServerSideEncryptionConfigurationNotFoundError",
+                    404,
+                    "The server side encryption configuration was not found",
+                )
+            })?;
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(config.to_response()),
+        }))
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.store
+            .set_bucket_setting(&req.input.bucket, sse::bucket::SETTING, None)
+            .await
+            .map_err(s3)?;
+        Ok(S3Response::new(DeleteBucketEncryptionOutput {}))
     }
 
     async fn get_bucket_tagging(

@@ -3,11 +3,14 @@
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
+use super::body::Expect;
 use super::convert::{self, etag, timestamp};
+use super::copy_source::{self, Conditions};
 use super::errors::s3;
 use super::objects::{body_stream, requested_meta};
-use super::CofferS3;
-use crate::store::PutOptions;
+use super::{write, CofferS3};
+use crate::sse::{headers as sse_headers, Requested, ResponseHeaders};
+use crate::sse_response_headers;
 
 /// Largest part number S3 allows.
 const MAX_PART: i32 = 10_000;
@@ -17,8 +20,9 @@ pub async fn create(
     s: &CofferS3,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let asked = sse_headers::requested(&req.headers, false)?;
     let i = req.input;
-    let meta = requested_meta(
+    let mut meta = requested_meta(
         i.content_type.map(|c| c.to_string()),
         i.content_encoding,
         i.content_disposition,
@@ -29,17 +33,31 @@ pub async fn create(
         i.metadata,
         i.tagging.as_deref(),
     )?;
+    let asked = s.sse.resolve(asked, s.bucket_encryption(&i.bucket).await?);
+    let sealing = s.sse.seal(&i.bucket, &i.key, &asked, true).await?;
+    meta.encryption = sealing.as_ref().map(|s| s.record().clone());
     let id = s
         .store
         .create_multipart(&i.bucket, &i.key, meta)
         .await
         .map_err(s3)?;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    if let Some(sealing) = &sealing {
+        s.sse.remember_upload(&id, sealing.object_key());
+    }
+    let customer = match &asked {
+        Requested::C(c) => Some(c),
+        _ => None,
+    };
+    let mut out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(id),
         ..Default::default()
-    }))
+    };
+    let h = ResponseHeaders::of(sealing.as_ref().map(|s| s.record()), customer);
+    out.ssekms_encryption_context = h.context.clone();
+    sse_response_headers!(out, h);
+    Ok(S3Response::new(out))
 }
 
 /// UploadPart.
@@ -47,6 +65,7 @@ pub async fn upload_part(
     s: &CofferS3,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
+    let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
     if !(1..=MAX_PART).contains(&i.part_number) {
         return Err(s3_error!(
@@ -54,29 +73,47 @@ pub async fn upload_part(
             "Part number must be an integer between 1 and 10000, inclusive"
         ));
     }
-    let opts = PutOptions {
-        meta: Default::default(),
-        content_md5: convert::content_md5(i.content_md5.as_deref())?,
-        content_length: i.content_length.and_then(|n| u64::try_from(n).ok()),
-        checksum: None,
-        check: None,
-    };
-    let part = s
+    let upload = s
         .store
-        .upload_part(
+        .upload_meta(&i.bucket, &i.key, &i.upload_id)
+        .await
+        .map_err(s3)?;
+    let sealing = s
+        .sse
+        .seal_part(
             &i.bucket,
             &i.key,
             &i.upload_id,
+            &upload,
+            customer.as_ref(),
             i.part_number,
-            body_stream(i.body),
-            opts,
         )
-        .await
-        .map_err(s3)?;
-    Ok(S3Response::new(UploadPartOutput {
+        .await?;
+    let expect = Expect {
+        content_md5: convert::content_md5(i.content_md5.as_deref())?,
+        content_length: i.content_length.and_then(|n| u64::try_from(n).ok()),
+        ..Default::default()
+    };
+    let part = write::part(
+        s,
+        &i.bucket,
+        &i.key,
+        &i.upload_id,
+        i.part_number,
+        write::Incoming {
+            plaintext: body_stream(i.body),
+            expect,
+            sealing,
+        },
+    )
+    .await?;
+    let mut out = UploadPartOutput {
         e_tag: Some(etag(&part.etag)),
         ..Default::default()
-    }))
+    };
+    let h = ResponseHeaders::of(upload.encryption.as_ref(), customer.as_ref());
+    sse_response_headers!(out, h);
+    Ok(S3Response::new(out))
 }
 
 /// UploadPartCopy (with optional source range).
@@ -84,74 +121,95 @@ pub async fn upload_part_copy(
     s: &CofferS3,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-    // The caller must be allowed to read the source, not only to write the target.
-    if let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source {
-        s.authorize_read(&req, bucket, key).await?;
-    }
-    let i = req.input;
-    if !(1..=MAX_PART).contains(&i.part_number) {
+    if !(1..=MAX_PART).contains(&req.input.part_number) {
         return Err(s3_error!(
             InvalidArgument,
             "Part number must be an integer between 1 and 10000, inclusive"
         ));
     }
-    let CopySource::Bucket { bucket, key, .. } = &i.copy_source else {
-        return Err(s3_error!(
-            NotImplemented,
-            "access point copy sources are not supported"
-        ));
-    };
-    let src = s.store.head_object(bucket, key).await.map_err(s3)?;
-    super::objects::copy_source_preconditions(
-        &src,
-        i.copy_source_if_match.as_ref(),
-        i.copy_source_if_none_match.as_ref(),
-        i.copy_source_if_unmodified_since.as_ref(),
-        i.copy_source_if_modified_since.as_ref(),
-    )?;
+    let customer = sse_headers::customer_key(&req.headers, false)?;
+    let i = &req.input;
+    let src = copy_source::resolve(
+        s,
+        &req,
+        &i.copy_source,
+        Conditions {
+            if_match: i.copy_source_if_match.as_ref(),
+            if_none_match: i.copy_source_if_none_match.as_ref(),
+            if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
+            if_modified_since: i.copy_source_if_modified_since.as_ref(),
+        },
+    )
+    .await?;
+    let i = req.input;
     let span = match &i.copy_source_range {
         None => None,
-        Some(r) => {
-            let r = r
-                .strip_prefix("bytes=")
-                .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
-            let (a, b) = r
-                .split_once('-')
-                .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
-            let a: u64 = a
-                .parse()
-                .map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
-            let b: u64 = b
-                .parse()
-                .map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
-            if a > b || b >= src.size {
-                return Err(s3_error!(InvalidRange));
-            }
-            Some(a..b + 1)
-        }
+        Some(r) => Some(copy_source_range(r, src.meta.size)?),
     };
-    let length = span.as_ref().map(|r| r.end - r.start).unwrap_or(src.size);
-    let (_, body) = s.store.get_object(bucket, key, span).await.map_err(s3)?;
-    let opts = PutOptions {
-        meta: Default::default(),
-        content_md5: None,
-        content_length: Some(length),
-        checksum: None,
-        check: None,
-    };
-    let part = s
+    let upload = s
         .store
-        .upload_part(&i.bucket, &i.key, &i.upload_id, i.part_number, body, opts)
+        .upload_meta(&i.bucket, &i.key, &i.upload_id)
         .await
         .map_err(s3)?;
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let sealing = s
+        .sse
+        .seal_part(
+            &i.bucket,
+            &i.key,
+            &i.upload_id,
+            &upload,
+            customer.as_ref(),
+            i.part_number,
+        )
+        .await?;
+    let length = span
+        .as_ref()
+        .map(|r| r.end - r.start)
+        .unwrap_or(src.meta.size);
+    let body = src.open(s, span).await?;
+    let expect = Expect {
+        content_length: Some(length),
+        ..Default::default()
+    };
+    let part = write::part(
+        s,
+        &i.bucket,
+        &i.key,
+        &i.upload_id,
+        i.part_number,
+        write::Incoming {
+            plaintext: body,
+            expect,
+            sealing,
+        },
+    )
+    .await?;
+    let mut out = UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag(&part.etag)),
             last_modified: Some(timestamp(part.modified_ns)),
             ..Default::default()
         }),
         ..Default::default()
-    }))
+    };
+    sse_response_headers!(
+        out,
+        ResponseHeaders::of(upload.encryption.as_ref(), customer.as_ref())
+    );
+    Ok(S3Response::new(out))
+}
+
+/// Parses `x-amz-copy-source-range: bytes=a-b` against the source's size.
+fn copy_source_range(r: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let bad = || s3_error!(InvalidArgument, "invalid x-amz-copy-source-range");
+    let r = r.strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = r.split_once('-').ok_or_else(bad)?;
+    let a: u64 = a.parse().map_err(|_| bad())?;
+    let b: u64 = b.parse().map_err(|_| bad())?;
+    if a > b || b >= size {
+        return Err(s3_error!(InvalidRange));
+    }
+    Ok(a..b + 1)
 }
 
 /// CompleteMultipartUpload.
@@ -206,13 +264,20 @@ pub async fn complete(
         }
         Err(e) => return Err(s3(e)),
     };
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    s.sse.forget_upload(&i.upload_id);
+    let mut out = CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),
         e_tag: Some(etag(&stored.etag)),
         location: Some(format!("/{}/{}", i.bucket, i.key)),
         ..Default::default()
-    }))
+    };
+    let h = ResponseHeaders::of(stored.encryption.as_ref(), None);
+    out.server_side_encryption = h
+        .algorithm
+        .map(|a| ServerSideEncryption::from(a.to_string()));
+    out.ssekms_key_id = h.kms_key_id;
+    Ok(S3Response::new(out))
 }
 
 fn same_parts(stored: &[crate::store::PartInfo], asked: &[(i32, String)]) -> bool {
@@ -233,6 +298,7 @@ pub async fn abort(
         .abort_multipart(&i.bucket, &i.key, &i.upload_id)
         .await
         .map_err(s3)?;
+    s.sse.forget_upload(&i.upload_id);
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 

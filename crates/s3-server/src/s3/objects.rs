@@ -2,12 +2,16 @@
 
 use futures_util::StreamExt;
 use s3s::dto::*;
-use s3s::{s3_error, S3Request, S3Response, S3Result};
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 
+use super::body::Expect;
 use super::convert::{self, etag, timestamp};
+use super::copy_source::{self, Conditions};
 use super::errors::s3;
-use super::CofferS3;
-use crate::store::{ByteStream, ObjectMeta, PutOptions, Span};
+use super::{write, CofferS3};
+use crate::sse::{self, headers as sse_headers, ResponseHeaders};
+use crate::sse_response_headers;
+use crate::store::{ByteStream, ObjectMeta, Span};
 
 /// The request body as a store stream.
 pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
@@ -158,6 +162,7 @@ pub async fn put(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let checksum = requested_checksum(&req.input, &req.headers)?;
+    let asked = sse_headers::requested(&req.headers, false)?;
     let input = req.input;
     let meta = requested_meta(
         input.content_type.map(|c| c.to_string()),
@@ -170,23 +175,35 @@ pub async fn put(
         input.metadata,
         input.tagging.as_deref(),
     )?;
-    let opts = PutOptions {
-        meta,
+    let expect = Expect {
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
         checksum,
-        check: put_preconditions(input.if_match, input.if_none_match),
+        md5: true,
     };
-    let stored = s
-        .store
-        .put_object(&input.bucket, &input.key, body_stream(input.body), opts)
-        .await
-        .map_err(s3)?;
+    let asked = s
+        .sse
+        .resolve(asked, s.bucket_encryption(&input.bucket).await?);
+    let sealing = s.sse.seal(&input.bucket, &input.key, &asked, false).await?;
+    let body = write::Incoming {
+        plaintext: body_stream(input.body),
+        expect,
+        sealing,
+    };
+    let check = put_preconditions(input.if_match, input.if_none_match);
+    let stored = write::object(s, &input.bucket, &input.key, body, meta, check).await?;
+    let customer = match &asked {
+        sse::Requested::C(c) => Some(c),
+        _ => None,
+    };
     let mut out = PutObjectOutput {
         e_tag: Some(etag(&stored.etag)),
         size: i64::try_from(stored.size).ok(),
         ..Default::default()
     };
+    let h = ResponseHeaders::of(stored.encryption.as_ref(), customer);
+    out.ssekms_encryption_context = h.context.clone();
+    sse_response_headers!(out, h);
     set_checksum!(out, stored);
     Ok(S3Response::new(out))
 }
@@ -323,12 +340,15 @@ pub async fn get(
     s: &CofferS3,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
+    sse_headers::refuse_on_read(&req.headers)?;
+    let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
     // Preconditions, range and headers come from the record the data is read with: if
     // the object is replaced between reading its record and opening its data, start over.
     let mut attempts = 0;
     let (meta, span, body) = loop {
         let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+        sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
         check_read_preconditions(
             &meta,
             i.if_match.as_ref(),
@@ -337,14 +357,36 @@ pub async fn get(
             i.if_unmodified_since.as_ref(),
         )?;
         let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
+        let plain = span.as_ref().map_or(0..meta.size, |(s, _)| s.clone());
+        let (stored_span, decrypt) = match &meta.encryption {
+            Some(record) => {
+                let opened = s
+                    .sse
+                    .open(&i.bucket, &i.key, record, customer.as_ref())
+                    .await?;
+                let (stored, f) = opened.reader(&i.bucket, &meta, &plain)?;
+                (stored, Some(f))
+            }
+            None => (plain, None),
+        };
         let (read, body) = s
             .store
-            .get_object(&i.bucket, &i.key, span.as_ref().map(|(s, _)| s.clone()))
+            .get_object(&i.bucket, &i.key, Some(stored_span))
             .await
             .map_err(s3)?;
         attempts += 1;
-        if read.etag == meta.etag && read.modified_ns == meta.modified_ns || attempts == 5 {
+        if read.etag == meta.etag && read.modified_ns == meta.modified_ns {
+            let body = match decrypt {
+                Some(f) => first_chunk_checked(f(body)).await?,
+                None => body,
+            };
             break (read, span, body);
+        }
+        if attempts == 5 {
+            return Err(s3_error!(
+                InternalError,
+                "the object changed too often while it was being read"
+            ));
         }
     };
     let length = span
@@ -355,6 +397,10 @@ pub async fn get(
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
     });
+    sse_response_headers!(
+        out,
+        ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
+    );
     if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
         set_checksum!(out, meta);
     }
@@ -387,8 +433,15 @@ pub async fn head(
     s: &CofferS3,
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
+    sse_headers::refuse_on_read(&req.headers)?;
+    let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
     let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
+    if let (Some(record), Some(c)) = (&meta.encryption, &customer) {
+        // The key must be the right one (no KMS involved: SSE-C only).
+        s.sse.open(&i.bucket, &i.key, record, Some(c)).await?;
+    }
     check_read_preconditions(
         &meta,
         i.if_match.as_ref(),
@@ -408,6 +461,10 @@ pub async fn head(
         length,
         span.map(|(_, cr)| cr),
         {}
+    );
+    sse_response_headers!(
+        out,
+        ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
     );
     if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
         set_checksum!(out, meta);
@@ -556,57 +613,28 @@ pub async fn delete_many(
     }))
 }
 
-/// The `x-amz-copy-source-if-*` conditions of CopyObject and UploadPartCopy: any that
-/// fails is `PreconditionFailed` (times compare at whole seconds, as HTTP dates carry).
-pub fn copy_source_preconditions(
-    src: &ObjectMeta,
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
-    if_unmodified_since: Option<&Timestamp>,
-    if_modified_since: Option<&Timestamp>,
-) -> S3Result<()> {
-    let matches =
-        |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == src.etag);
-    let modified = src.modified_ns / 1_000_000_000 * 1_000_000_000;
-    if if_match.is_some_and(|c| !matches(c))
-        || if_none_match.is_some_and(matches)
-        || if_unmodified_since.is_some_and(|t| modified > convert::to_ns(t))
-        || if_modified_since.is_some_and(|t| modified <= convert::to_ns(t))
-    {
-        return Err(s3_error!(PreconditionFailed));
-    }
-    Ok(())
-}
-
-/// CopyObject.
+/// CopyObject. The source is decrypted and the target freshly encrypted (new object
+/// key, new KMS data key) as its own headers, the bucket default or auto-encryption
+/// say; only an SSE-C key rotation in place re-seals the key without copying data.
 pub async fn copy(
     s: &CofferS3,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
-    // The caller must be allowed to read the source, not only to write the target.
-    if let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source {
-        s.authorize_read(&req, bucket, key).await?;
-    }
+    let asked = sse_headers::requested(&req.headers, true)?;
+    let i = &req.input;
+    let src = copy_source::resolve(
+        s,
+        &req,
+        &i.copy_source,
+        Conditions {
+            if_match: i.copy_source_if_match.as_ref(),
+            if_none_match: i.copy_source_if_none_match.as_ref(),
+            if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
+            if_modified_since: i.copy_source_if_modified_since.as_ref(),
+        },
+    )
+    .await?;
     let i = req.input;
-    let CopySource::Bucket {
-        bucket: src_bucket,
-        key: src_key,
-        ..
-    } = &i.copy_source
-    else {
-        return Err(s3_error!(
-            NotImplemented,
-            "access point copy sources are not supported"
-        ));
-    };
-    let src = s.store.head_object(src_bucket, src_key).await.map_err(s3)?;
-    copy_source_preconditions(
-        &src,
-        i.copy_source_if_match.as_ref(),
-        i.copy_source_if_none_match.as_ref(),
-        i.copy_source_if_unmodified_since.as_ref(),
-        i.copy_source_if_modified_since.as_ref(),
-    )?;
     let replace = i
         .metadata_directive
         .as_ref()
@@ -615,7 +643,10 @@ pub async fn copy(
         .tagging_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == "REPLACE");
-    if **src_bucket == *i.bucket && **src_key == *i.key && !replace && !replace_tags {
+    let same = src.bucket == *i.bucket && src.key == *i.key;
+    let encryption_involved =
+        src.meta.encryption.is_some() || !matches!(asked, sse::Requested::None);
+    if same && !replace && !replace_tags && !encryption_involved {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -635,46 +666,84 @@ pub async fn copy(
         )?
     } else {
         ObjectMeta {
-            content_type: src.content_type.clone(),
-            content_encoding: src.content_encoding.clone(),
-            content_disposition: src.content_disposition.clone(),
-            content_language: src.content_language.clone(),
-            cache_control: src.cache_control.clone(),
-            expires: src.expires.clone(),
-            website_redirect: src.website_redirect.clone(),
-            user: src.user.clone(),
+            content_type: src.meta.content_type.clone(),
+            content_encoding: src.meta.content_encoding.clone(),
+            content_disposition: src.meta.content_disposition.clone(),
+            content_language: src.meta.content_language.clone(),
+            cache_control: src.meta.cache_control.clone(),
+            expires: src.meta.expires.clone(),
+            website_redirect: src.meta.website_redirect.clone(),
+            user: src.meta.user.clone(),
             ..Default::default()
         }
     };
     meta.tags = if replace_tags {
         convert::parse_tagging_header(i.tagging.as_deref())?
     } else {
-        src.tags.clone()
+        src.meta.tags.clone()
     };
-    let (_, body) = s
-        .store
-        .get_object(src_bucket, src_key, None)
-        .await
-        .map_err(s3)?;
-    let stored = s
-        .store
-        .put_object(
-            &i.bucket,
-            &i.key,
-            body,
-            PutOptions {
-                meta,
-                content_md5: None,
-                content_length: Some(src.size),
+    let customer = match &asked {
+        sse::Requested::C(c) => Some(c),
+        _ => None,
+    };
+    let stored = match (&src.opened, customer) {
+        // SSE-C key rotation in place (spec §4.4): re-seal the object key only.
+        (Some(opened), Some(new)) if same && src.customer.is_some() => {
+            let record = opened.reseal_customer(&i.bucket, &i.key, new)?;
+            let (etag, modified) = (src.meta.etag.clone(), src.meta.modified_ns);
+            s.store
+                .update_meta(
+                    &i.bucket,
+                    &i.key,
+                    Box::new(move |m: &mut ObjectMeta| {
+                        if m.etag != etag || m.modified_ns != modified {
+                            return Err(crate::store::StoreError::PreconditionFailed);
+                        }
+                        m.encryption = Some(record);
+                        if replace {
+                            let keep = std::mem::take(m);
+                            *m = ObjectMeta {
+                                key: keep.key,
+                                size: keep.size,
+                                etag: keep.etag,
+                                data: keep.data,
+                                stored: keep.stored,
+                                parts: keep.parts,
+                                checksum: keep.checksum,
+                                upload_id: keep.upload_id,
+                                encryption: keep.encryption,
+                                ..meta
+                            };
+                        } else if replace_tags {
+                            m.tags = meta.tags;
+                        }
+                        Ok(())
+                    }),
+                )
+                .await
+                .map_err(s3)?
+        }
+        _ => {
+            let asked = s.sse.resolve(asked, s.bucket_encryption(&i.bucket).await?);
+            let sealing = s.sse.seal(&i.bucket, &i.key, &asked, false).await?;
+            let body = src.open(s, None).await?;
+            let expect = Expect {
+                content_length: Some(src.meta.size),
                 checksum: src
+                    .meta
                     .checksum
                     .as_ref()
                     .map(|(a, v)| (a.clone(), Some(v.clone()))),
-                check: None,
-            },
-        )
-        .await
-        .map_err(s3)?;
+                ..Default::default()
+            };
+            let body = write::Incoming {
+                plaintext: body,
+                expect,
+                sealing,
+            };
+            write::object(s, &i.bucket, &i.key, body, meta, None).await?
+        }
+    };
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag(&stored.etag)),
@@ -683,6 +752,33 @@ pub async fn copy(
         }),
         ..Default::default()
     }))
+}
+
+/// Reads the first chunk of a decrypting stream before any header is sent, so that an
+/// object whose first package does not authenticate fails with an error response
+/// instead of an aborted body.
+async fn first_chunk_checked(mut body: ByteStream) -> S3Result<ByteStream> {
+    match body.next().await {
+        None => Ok(Box::pin(futures_util::stream::empty())),
+        Some(Ok(first)) => Ok(Box::pin(
+            futures_util::stream::once(async move { Ok(first) }).chain(body),
+        )),
+        Some(Err(e)) => {
+            let tampered = e.get_ref().is_some_and(|i| i.is::<sse::stream::Tampered>());
+            if tampered {
+                Err(sse::error(
+                    "XMinioObjectTampered",
+                    500,
+                    "The requested object was modified and may be compromised",
+                ))
+            } else {
+                Err(S3Error::with_source(
+                    s3s::S3ErrorCode::InternalError,
+                    Box::new(e),
+                ))
+            }
+        }
+    }
 }
 
 /// GetObjectTagging.
@@ -710,7 +806,14 @@ pub async fn put_tagging(
     let i = req.input;
     let tags = convert::tags_in(i.tagging, 10)?;
     s.store
-        .set_tags(&i.bucket, &i.key, tags)
+        .update_meta(
+            &i.bucket,
+            &i.key,
+            Box::new(move |m: &mut ObjectMeta| {
+                m.tags = tags;
+                Ok(())
+            }),
+        )
         .await
         .map_err(s3)?;
     Ok(S3Response::new(PutObjectTaggingOutput::default()))
@@ -723,7 +826,14 @@ pub async fn delete_tagging(
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let i = req.input;
     s.store
-        .set_tags(&i.bucket, &i.key, Vec::new())
+        .update_meta(
+            &i.bucket,
+            &i.key,
+            Box::new(|m: &mut ObjectMeta| {
+                m.tags.clear();
+                Ok(())
+            }),
+        )
         .await
         .map_err(s3)?;
     Ok(S3Response::new(DeleteObjectTaggingOutput::default()))

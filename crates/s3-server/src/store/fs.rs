@@ -37,8 +37,8 @@ use tokio_util::io::ReaderStream;
 
 use super::meta::{ObjectMeta, PartInfo, FORMAT};
 use super::{
-    BucketInfo, ByteStream, DeleteCheck, ListEntry, ObjectStore, PutOptions, Span, StoreError,
-    StoreResult, WriteCheck,
+    BucketInfo, ByteStream, DeleteCheck, Finish, ListEntry, MetaUpdate, ObjectStore, PutOptions,
+    Span, StoreError, StoreResult, WriteCheck,
 };
 
 const SYS: &str = ".coffer.sys";
@@ -246,8 +246,8 @@ impl FsStore {
             .ok_or(StoreError::NoSuchBucket)
     }
 
-    /// Streams `body` into a new temporary file.
-    async fn receive(&self, mut body: ByteStream, opts: &PutOptions) -> StoreResult<Received> {
+    /// Streams `body` into a new temporary file, fsynced; returns it and its length.
+    async fn receive(&self, mut body: ByteStream) -> StoreResult<Received> {
         let tmp = self.tmp_dir().join(random_id());
         let file = tokio::fs::File::create(&tmp)
             .await
@@ -255,60 +255,26 @@ impl FsStore {
         // Body chunks are small (often 8-64 KiB); batching them into 1 MiB writes saves a
         // blocking-pool round trip per chunk.
         let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        let result: StoreResult<Received> = async {
-            let mut md5 = Md5::new();
-            let mut extra = match &opts.checksum {
-                Some((algorithm, _)) => Some(checksum_hasher(algorithm)?),
-                None => None,
-            };
+        let result: StoreResult<u64> = async {
             let mut size = 0u64;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
-                md5.update(&chunk);
-                if let Some(h) = &mut extra {
-                    h.update(&chunk);
-                }
+                let chunk = chunk.map_err(StoreError::Body)?;
                 size += chunk.len() as u64;
-                if opts.content_length.is_some_and(|n| size > n) {
-                    return Err(StoreError::IncompleteBody);
-                }
                 file.write_all(&chunk)
                     .await
                     .map_err(|e| internal("write data", e))?;
             }
-            if opts.content_length.is_some_and(|n| size != n) {
-                return Err(StoreError::IncompleteBody);
-            }
-            let digest: [u8; 16] = md5.finalize().into();
-            if opts.content_md5.is_some_and(|m| m != digest) {
-                return Err(StoreError::BadDigest);
-            }
-            let checksum = match (extra, &opts.checksum) {
-                (Some(h), Some((algorithm, expected))) => {
-                    let value = checksum_value(h.finalize()).unwrap_or_default();
-                    if expected.as_ref().is_some_and(|e| *e != value) {
-                        return Err(StoreError::BadDigest);
-                    }
-                    Some((algorithm.clone(), value))
-                }
-                _ => None,
-            };
             file.flush().await.map_err(|e| internal("write data", e))?;
             file.get_ref()
                 .sync_all()
                 .await
                 .map_err(|e| internal("sync data", e))?;
-            Ok(Received {
-                path: tmp.clone(),
-                size,
-                md5: digest,
-                checksum,
-            })
+            Ok(size)
         }
         .await;
         drop(file);
         match result {
-            Ok(received) => Ok(received),
+            Ok(size) => Ok(Received { path: tmp, size }),
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 Err(e)
@@ -373,38 +339,8 @@ impl FsStore {
 /// A body received into a temporary file.
 struct Received {
     path: PathBuf,
+    /// Stored bytes.
     size: u64,
-    md5: [u8; 16],
-    /// (algorithm, base64 value), when an additional checksum was asked for.
-    checksum: Option<(String, String)>,
-}
-
-/// A hasher for one additional checksum algorithm (S3's names).
-fn checksum_hasher(algorithm: &str) -> StoreResult<s3s::checksum::ChecksumHasher> {
-    use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
-    let mut h = s3s::checksum::ChecksumHasher::default();
-    match algorithm {
-        "CRC32" => h.crc32 = Some(Crc32::new()),
-        "CRC32C" => h.crc32c = Some(Crc32c::new()),
-        "CRC64NVME" => h.crc64nvme = Some(Crc64Nvme::new()),
-        "SHA1" => h.sha1 = Some(Sha1::new()),
-        "SHA256" => h.sha256 = Some(Sha256::new()),
-        other => {
-            return Err(StoreError::Body(format!(
-                "unknown checksum algorithm {other}"
-            )))
-        }
-    }
-    Ok(h)
-}
-
-/// The one value a single-algorithm hasher produced.
-fn checksum_value(c: s3s::dto::Checksum) -> Option<String> {
-    c.checksum_crc32
-        .or(c.checksum_crc32c)
-        .or(c.checksum_crc64nvme)
-        .or(c.checksum_sha1)
-        .or(c.checksum_sha256)
 }
 
 fn entry_of(meta: &ObjectMeta) -> ListEntry {
@@ -414,6 +350,29 @@ fn entry_of(meta: &ObjectMeta) -> ListEntry {
         etag: meta.etag.clone(),
         modified_ns: meta.modified_ns,
     }
+}
+
+/// The record of `bucket/key` in the data directory `root` and the directory holding its
+/// data files, read without opening the store (offline recovery).
+pub fn read_record(root: &Path, bucket: &str, key: &str) -> StoreResult<(ObjectMeta, PathBuf)> {
+    if bucket.is_empty() || bucket.starts_with('.') || bucket.contains('/') {
+        return Err(StoreError::NoSuchBucket);
+    }
+    if !root.join(bucket).join("bucket.json").is_file() {
+        return Err(StoreError::NoSuchBucket);
+    }
+    let hash = key_hash(key);
+    let dir = root.join(bucket).join("objects").join(&hash[..2]);
+    let meta = read_meta(&dir.join(format!("{hash}.meta")))?;
+    Ok((meta, dir))
+}
+
+/// The stored bytes of a record read with [`read_record`], streamed from its data files.
+pub fn data_stream(dir: &Path, meta: &ObjectMeta) -> ByteStream {
+    Box::pin(SegmentStream {
+        segments: segments(dir, meta, &(0..meta.stored_size())),
+        current: None,
+    })
 }
 
 fn read_meta(path: &Path) -> StoreResult<ObjectMeta> {
@@ -473,11 +432,7 @@ impl Stream for SegmentStream {
 
 /// The data-file segments covering `span` of an object.
 fn segments(dir: &Path, meta: &ObjectMeta, span: &Span) -> VecDeque<(PathBuf, u64, u64)> {
-    let sizes: Vec<u64> = if meta.parts.is_empty() {
-        vec![meta.size]
-    } else {
-        meta.parts.iter().map(|p| p.size).collect()
-    };
+    let sizes = meta.stored_sizes();
     let mut out = VecDeque::new();
     let mut start = 0u64;
     for (file, size) in meta.data.iter().zip(sizes) {
@@ -645,22 +600,22 @@ impl ObjectStore for FsStore {
         opts: PutOptions,
     ) -> StoreResult<ObjectMeta> {
         self.index(bucket)?;
-        let Received {
-            path: tmp,
-            size,
-            md5,
-            checksum,
-        } = self.receive(body, &opts).await?;
+        let Received { path: tmp, size } = self.receive(body).await?;
         let mut meta = opts.meta;
-        meta.checksum = checksum;
-        meta.key = key.to_string();
-        meta.size = size;
-        meta.etag = hex::encode(md5);
-        meta.modified_ns = now_ns();
-        meta.parts.clear();
-        let result = self
-            .commit(bucket, meta, vec![tmp.clone()], opts.check)
-            .await;
+        let result = match (opts.finish)(size) {
+            Ok(digest) => {
+                meta.checksum = digest.checksum;
+                meta.key = key.to_string();
+                meta.size = digest.size;
+                meta.etag = digest.etag;
+                meta.stored = vec![size];
+                meta.modified_ns = now_ns();
+                meta.parts.clear();
+                self.commit(bucket, meta, vec![tmp.clone()], opts.check)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -685,7 +640,7 @@ impl ObjectStore for FsStore {
         // opening them: read the record again then.
         for _ in 0..5 {
             let meta = read_meta(&self.meta_path(bucket, &hash))?;
-            let span = span.clone().unwrap_or(0..meta.size);
+            let span = span.clone().unwrap_or(0..meta.stored_size());
             let mut stream = SegmentStream {
                 segments: segments(&dir, &meta, &span),
                 current: None,
@@ -702,24 +657,33 @@ impl ObjectStore for FsStore {
         ))
     }
 
-    async fn set_tags(
+    async fn update_meta(
         &self,
         bucket: &str,
         key: &str,
-        tags: Vec<(String, String)>,
-    ) -> StoreResult<()> {
-        self.index(bucket)?;
+        update: MetaUpdate,
+    ) -> StoreResult<ObjectMeta> {
+        let index = self.index(bucket)?;
         let hash = key_hash(key);
         let _guard = self.lock_for(&hash).lock().await;
         let path = self.meta_path(bucket, &hash);
         let tmp_dir = self.tmp_dir();
-        blocking(move || {
+        let meta = blocking(move || {
             let mut meta = read_meta(&path)?;
-            meta.tags = tags;
+            let data = meta.data.clone();
+            update(&mut meta)?;
+            // The data files stay; a record never loses track of them.
+            meta.data = data;
+            meta.format = FORMAT;
             let record = serde_json::to_vec(&meta).map_err(|e| internal("encode metadata", e))?;
-            write_atomic(&tmp_dir, &path, &record).map_err(|e| internal("write metadata", e))
+            write_atomic(&tmp_dir, &path, &record).map_err(|e| internal("write metadata", e))?;
+            Ok(meta)
         })
-        .await
+        .await?;
+        if let Ok(mut keys) = index.keys.write() {
+            keys.insert(meta.key.clone(), entry_of(&meta));
+        }
+        Ok(meta)
     }
 
     async fn delete_object(
@@ -783,6 +747,12 @@ impl ObjectStore for FsStore {
         Ok(iter.take(limit).map(|(_, e)| e.clone()).collect())
     }
 
+    async fn upload_meta(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<ObjectMeta> {
+        let dir = self.upload_dir(upload)?;
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        blocking(move || upload_record(&dir, &bucket, &key)).await
+    }
+
     async fn create_multipart(
         &self,
         bucket: &str,
@@ -814,21 +784,24 @@ impl ObjectStore for FsStore {
         upload: &str,
         number: i32,
         body: ByteStream,
-        opts: PutOptions,
+        finish: Finish,
     ) -> StoreResult<PartInfo> {
         let dir = self.upload_dir(upload)?;
         upload_record(&dir, bucket, key)?;
-        let Received {
-            path: tmp,
-            size,
-            md5,
-            ..
-        } = self.receive(body, &opts).await?;
+        let Received { path: tmp, size } = self.receive(body).await?;
+        let digest = match finish(size) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
         let info = PartInfo {
             number,
-            size,
-            etag: hex::encode(md5),
+            size: digest.size,
+            etag: digest.etag,
             modified_ns: now_ns(),
+            stored: Some(size),
         };
         let record = serde_json::to_vec(&info).map_err(|e| internal("encode part", e))?;
         let tmp_dir = self.tmp_dir();
@@ -928,6 +901,7 @@ impl ObjectStore for FsStore {
             .iter()
             .map(|p| dir.join(format!("part-{}.data", p.number)))
             .collect();
+        meta.stored = chosen.iter().map(PartInfo::stored_size).collect();
         meta.parts = chosen;
         meta.upload_id = Some(upload.to_string());
         let committed = self.commit(bucket, meta, files, check).await?;

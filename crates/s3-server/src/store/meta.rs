@@ -12,10 +12,28 @@
 //!   "user": {"x-amz-meta-a": "b"},     // user metadata, lower-case names
 //!   "tags": [["k", "v"]],
 //!   "data": ["<hash>.<id>.data"],      // data files, concatenated in order
-//!   "parts": [{"number":1,"size":…,"etag":…}],  // multipart objects only
+//!   "stored": [12401],                 // bytes of each data file (absent: = plaintext sizes)
+//!   "parts": [{"number":1,"size":…,"etag":…,"stored":…}],  // multipart objects only
 //!   "checksum": ["CRC32", "NSRBwg=="],  // if uploaded with an additional checksum
 //!   "upload_id": "…",                  // multipart objects only: the upload it came from
-//!   "encryption": {…}                  // reserved for SSE (absent when plaintext)
+//!   "encryption": {…}                  // see below (absent when plaintext)
+//! }
+//! ```
+//!
+//! The `encryption` object of an encrypted object (format 1 of that object; the data
+//! files then hold DARE 2.0 streams, one per part; see docs/FORMAT.md for recovery):
+//!
+//! ```text
+//! {
+//!   "version": 1,                      // frozen field: encryption record version
+//!   "kind": "SSE-S3",                  // "SSE-C" | "SSE-S3" | "SSE-KMS" (the KEK domain)
+//!   "algorithm": "DAREv2-HMAC-SHA256", // seal algorithm of sealed_key
+//!   "iv": "<base64, 32 bytes>",
+//!   "sealed_key": "<base64, 64 bytes>",// the object key, DARE-sealed under the KEK
+//!   "kms_key": "my-key",               // SSE-S3 / SSE-KMS: the KMS key name
+//!   "kms_sealed_key": "<base64>",      // SSE-S3 / SSE-KMS: the KMS ciphertext of the EK
+//!   "context": "<base64>",             // SSE-KMS: the client's context, canonical JSON
+//!   "multipart": true                  // parts are encrypted under part keys
 //! }
 //! ```
 //!
@@ -73,6 +91,10 @@ pub struct ObjectMeta {
     /// Data files, concatenated in order (names relative to the record's directory).
     #[serde(default)]
     pub data: Vec<String>,
+    /// Stored bytes of each data file; empty in records written before encryption,
+    /// where stored sizes equal plaintext sizes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stored: Vec<u64>,
     /// Parts of a multipart object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartInfo>,
@@ -84,9 +106,95 @@ pub struct ObjectMeta {
     /// CompleteMultipartUpload can be answered as S3 does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
-    /// Server-side encryption state (reserved; see docs/FORMAT.md).
+    /// Server-side encryption state; `None` for plaintext objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<serde_json::Value>,
+    pub encryption: Option<Encryption>,
+}
+
+/// Encryption record version written by this code. Frozen per version.
+pub const ENCRYPTION_VERSION: u32 = 1;
+
+/// The server-side encryption of an object, as MinIO keeps it (spec/sse.md §2.2) but
+/// typed: which kind, the sealed object key and what unseals it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// Record version ([`ENCRYPTION_VERSION`]).
+    pub version: u32,
+    /// SSE-C, SSE-S3 or SSE-KMS.
+    pub kind: SseKind,
+    /// Seal algorithm of `sealed_key` (`DAREv2-HMAC-SHA256`).
+    pub algorithm: String,
+    /// Random IV of the KEK derivation.
+    #[serde(with = "b64")]
+    pub iv: Vec<u8>,
+    /// The object key sealed under the KEK.
+    #[serde(with = "b64")]
+    pub sealed_key: Vec<u8>,
+    /// KMS key name (SSE-S3, SSE-KMS), without `arn:aws:kms:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+    /// The KMS ciphertext of the external key (SSE-S3, SSE-KMS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "b64")]
+    pub kms_sealed_key: Vec<u8>,
+    /// The client's SSE-KMS context as canonical JSON (without the bucket entry the
+    /// server adds), if the client sent one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "b64")]
+    pub context: Vec<u8>,
+    /// Written through the multipart API: part `n` is encrypted under the part key `n`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multipart: bool,
+}
+
+impl std::fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sealed keys are not secret, but there is no reason to print them either.
+        f.debug_struct("Encryption")
+            .field("kind", &self.kind)
+            .field("kms_key", &self.kms_key)
+            .field("multipart", &self.multipart)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kind of server-side encryption; its name is also the KEK's domain string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseKind {
+    /// Customer-provided key.
+    #[serde(rename = "SSE-C")]
+    C,
+    /// KMS data key under the default key.
+    #[serde(rename = "SSE-S3")]
+    S3,
+    /// KMS data key under a chosen key, with an optional client context.
+    #[serde(rename = "SSE-KMS")]
+    Kms,
+}
+
+impl SseKind {
+    /// The domain string bound into the KEK (`SSE-C`, `SSE-S3`, `SSE-KMS`).
+    pub fn domain(self) -> &'static str {
+        match self {
+            SseKind::C => "SSE-C",
+            SseKind::S3 => "SSE-S3",
+            SseKind::Kms => "SSE-KMS",
+        }
+    }
+}
+
+mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// One part of a multipart object or upload.
@@ -101,4 +209,41 @@ pub struct PartInfo {
     /// Upload time, Unix nanoseconds.
     #[serde(default)]
     pub modified_ns: i128,
+    /// Stored bytes of the part (absent: equal to `size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
+}
+
+impl PartInfo {
+    /// Stored bytes of the part.
+    pub fn stored_size(&self) -> u64 {
+        self.stored.unwrap_or(self.size)
+    }
+}
+
+impl ObjectMeta {
+    /// Plaintext size of each data file (one per part; one for a single-part object).
+    pub fn part_sizes(&self) -> Vec<u64> {
+        if self.parts.is_empty() {
+            vec![self.size]
+        } else {
+            self.parts.iter().map(|p| p.size).collect()
+        }
+    }
+
+    /// Stored size of each data file.
+    pub fn stored_sizes(&self) -> Vec<u64> {
+        if !self.stored.is_empty() {
+            self.stored.clone()
+        } else if self.parts.is_empty() {
+            vec![self.size]
+        } else {
+            self.parts.iter().map(PartInfo::stored_size).collect()
+        }
+    }
+
+    /// Total stored bytes.
+    pub fn stored_size(&self) -> u64 {
+        self.stored_sizes().iter().sum()
+    }
 }

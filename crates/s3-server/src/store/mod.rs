@@ -13,7 +13,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use meta::{ObjectMeta, PartInfo};
+pub use meta::{Encryption, ObjectMeta, PartInfo, SseKind};
 
 /// A stream of body bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync + 'static>>;
@@ -46,15 +46,10 @@ pub enum StoreError {
     /// A non-last part is smaller than 5 MiB.
     #[error("part {0} is smaller than the minimum allowed size")]
     EntityTooSmall(i32),
-    /// The body's MD5 differs from the Content-MD5 header.
-    #[error("Content-MD5 does not match the body")]
-    BadDigest,
-    /// The body is shorter or longer than announced.
-    #[error("body length does not match Content-Length")]
-    IncompleteBody,
-    /// The client's body stream failed.
+    /// The body stream failed: the client's connection, or a check the API layer runs on
+    /// the plaintext as it streams (its cause is kept for the API layer to map).
     #[error("request body: {0}")]
-    Body(String),
+    Body(io::Error),
     /// A conditional write or delete found the object not as expected.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -96,20 +91,30 @@ pub struct ListEntry {
     pub modified_ns: i128,
 }
 
+/// What the API layer learnt about a body once it has streamed through: the plaintext
+/// size, the ETag to show and the additional checksum, if one was asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digest {
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// (algorithm, base64 value) of an additional checksum.
+    pub checksum: Option<(String, String)>,
+}
+
+/// Called by the backend once the whole body is stored (with the number of stored
+/// bytes) and before the write is committed; an error aborts the write.
+pub type Finish = Box<dyn FnOnce(u64) -> StoreResult<Digest> + Send + Sync>;
+
 /// What the writer of an object supplies besides the body.
-#[derive(Default)]
 pub struct PutOptions {
-    /// Metadata to store (content type, user metadata, tags, …). `size`, `etag`,
-    /// `modified_ns` and data locations are filled in by the backend.
+    /// Metadata to store (content type, user metadata, tags, encryption, …).
+    /// `modified_ns`, the stored sizes and data locations are filled in by the backend,
+    /// `size`, `etag` and `checksum` from [`finish`](Self::finish).
     pub meta: ObjectMeta,
-    /// Expected MD5 of the body (Content-MD5), if the client sent one.
-    pub content_md5: Option<[u8; 16]>,
-    /// Expected body length, if known.
-    pub content_length: Option<u64>,
-    /// An additional checksum to compute over the body (`CRC32`, `CRC32C`, `CRC64NVME`,
-    /// `SHA1`, `SHA256`) and store, with the value the client sent if it sent one
-    /// (a mismatch is `BadDigest` and nothing is stored).
-    pub checksum: Option<(String, Option<String>)>,
+    /// Reports the body's digest once it has been stored.
+    pub finish: Finish,
     /// A condition on the current object (`If-Match` / `If-None-Match`), tested under
     /// the key's lock at commit time so that a concurrent write cannot slip in between.
     pub check: Option<WriteCheck>,
@@ -119,7 +124,6 @@ impl std::fmt::Debug for PutOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PutOptions")
             .field("meta", &self.meta)
-            .field("content_length", &self.content_length)
             .field("check", &self.check.is_some())
             .finish_non_exhaustive()
     }
@@ -129,6 +133,9 @@ impl std::fmt::Debug for PutOptions {
 /// replaced; its error is returned to the client.
 pub type WriteCheck = Box<dyn Fn(Option<&ObjectMeta>) -> StoreResult<()> + Send + Sync>;
 
+/// A change to an object's record (an error leaves the record as it was).
+pub type MetaUpdate = Box<dyn FnOnce(&mut ObjectMeta) -> StoreResult<()> + Send>;
+
 /// A condition on the current record of an object about to be deleted.
 pub type DeleteCheck = Box<dyn Fn(&ObjectMeta) -> bool + Send + Sync>;
 
@@ -136,6 +143,10 @@ pub type DeleteCheck = Box<dyn Fn(&ObjectMeta) -> bool + Send + Sync>;
 pub type Span = std::ops::Range<u64>;
 
 /// Storage of buckets and objects.
+///
+/// A backend keeps *stored bytes* and their lengths and knows nothing of their meaning:
+/// hashing, length checks and encryption of what the client sent happen in the API layer,
+/// on the plaintext, before the bytes reach the backend.
 #[async_trait::async_trait]
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// All buckets, sorted by name.
@@ -168,21 +179,23 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<ObjectMeta>;
     /// An object's metadata.
     async fn head_object(&self, bucket: &str, key: &str) -> StoreResult<ObjectMeta>;
-    /// An object's metadata and the bytes of `span` (whole object when `None`).
+    /// An object's metadata and the stored bytes of `span` (whole object when `None`);
+    /// spans count stored bytes, which are ciphertext for encrypted objects.
     async fn get_object(
         &self,
         bucket: &str,
         key: &str,
         span: Option<Span>,
     ) -> StoreResult<(ObjectMeta, ByteStream)>;
-    /// Replaces an object's tags, reading and writing its record under the key's lock so a
-    /// concurrent overwrite is neither undone nor mixed with stale metadata.
-    async fn set_tags(
+    /// Rewrites an object's record (not its data) with `update`, reading and writing it
+    /// under the key's lock so a concurrent overwrite is neither undone nor mixed with
+    /// stale metadata. Tags, SSE-C key rotation. Returns the new record.
+    async fn update_meta(
         &self,
         bucket: &str,
         key: &str,
-        tags: Vec<(String, String)>,
-    ) -> StoreResult<()>;
+        update: MetaUpdate,
+    ) -> StoreResult<ObjectMeta>;
     /// Deletes an object; deleting a missing key succeeds. With `check`, the object is
     /// deleted only if `check` approves its current record (tested under the key's lock,
     /// so no write can slip in between); otherwise `PreconditionFailed`.
@@ -201,6 +214,8 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> StoreResult<Vec<ListEntry>>;
 
+    /// The initial metadata of an upload in progress (encryption state included).
+    async fn upload_meta(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<ObjectMeta>;
     /// Starts a multipart upload; returns its ID.
     async fn create_multipart(
         &self,
@@ -216,7 +231,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         upload: &str,
         number: i32,
         body: ByteStream,
-        opts: PutOptions,
+        finish: Finish,
     ) -> StoreResult<PartInfo>;
     /// The upload's parts, sorted by number, and its initial metadata.
     async fn list_parts(

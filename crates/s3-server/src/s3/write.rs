@@ -1,0 +1,104 @@
+//! The write path every operation that stores bytes goes through (PutObject, CopyObject,
+//! UploadPart, UploadPartCopy): the plaintext is checked and hashed ([`super::body`]),
+//! then encrypted when the object is ([`crate::sse`]), then handed to the store, which
+//! keeps stored bytes only.
+
+use crate::store::{ByteStream, Digest, Finish, ObjectMeta, PartInfo, PutOptions, WriteCheck};
+use s3s::S3Result;
+
+use super::body::{self, Expect, Hashed};
+use super::errors::s3;
+use super::CofferS3;
+use crate::sse::Sealing;
+
+/// The ETag the client sees for a body: the plaintext MD5 unless encryption says
+/// otherwise (SSE-C and SSE-KMS ETags are not the MD5).
+fn finish(hashed: Hashed, sealing: Option<Sealing>) -> Finish {
+    Box::new(move |_stored| {
+        let d = hashed.take()?;
+        let etag = match &sealing {
+            Some(s) => s.etag(d.md5.as_ref())?,
+            None => hex::encode(d.md5.unwrap_or_default()),
+        };
+        Ok(Digest {
+            size: d.size,
+            etag,
+            checksum: d.checksum,
+        })
+    })
+}
+
+/// A body on its way to the store: the plaintext, what it must satisfy, and how it is
+/// encrypted (`None`: stored as it is).
+pub(crate) struct Incoming {
+    pub plaintext: ByteStream,
+    pub expect: Expect,
+    pub sealing: Option<Sealing>,
+}
+
+/// Stores a whole object from its plaintext.
+pub(crate) async fn object(
+    s: &CofferS3,
+    bucket: &str,
+    key: &str,
+    body: Incoming,
+    mut meta: ObjectMeta,
+    check: Option<WriteCheck>,
+) -> S3Result<ObjectMeta> {
+    let Incoming {
+        plaintext,
+        mut expect,
+        sealing,
+    } = body;
+    expect.md5 = sealing.as_ref().is_none_or(Sealing::etag_is_md5);
+    let (hashed_body, hashed) = body::hash(plaintext, expect)?;
+    let stored_body = match &sealing {
+        Some(sealing) => {
+            meta.encryption = Some(sealing.record().clone());
+            sealing.encrypt(hashed_body)?
+        }
+        None => hashed_body,
+    };
+    let opts = PutOptions {
+        meta,
+        finish: finish(hashed, sealing),
+        check,
+    };
+    s.store
+        .put_object(bucket, key, stored_body, opts)
+        .await
+        .map_err(s3)
+}
+
+/// Stores one part of a multipart upload from its plaintext.
+pub(crate) async fn part(
+    s: &CofferS3,
+    bucket: &str,
+    key: &str,
+    upload: &str,
+    number: i32,
+    body: Incoming,
+) -> S3Result<PartInfo> {
+    let Incoming {
+        plaintext,
+        mut expect,
+        sealing,
+    } = body;
+    expect.md5 = sealing.as_ref().is_none_or(Sealing::etag_is_md5);
+    let (hashed_body, hashed) = body::hash(plaintext, expect)?;
+    let stored_body = match &sealing {
+        Some(sealing) => sealing.encrypt(hashed_body)?,
+        None => hashed_body,
+    };
+    s.store
+        .upload_part(
+            bucket,
+            key,
+            upload,
+            number,
+            stored_body,
+            finish(hashed, sealing),
+        )
+        .await
+        .map_err(s3)
+}
