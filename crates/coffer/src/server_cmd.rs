@@ -24,11 +24,15 @@ pub struct ServerArgs {
     quiet: bool,
     /// Accept SSE-C requests over plain HTTP. For test rigs only: the client's key then
     /// crosses the network in clear.
-    #[arg(long, env = "COFFER_INSECURE_SSE_C")]
+    #[arg(long, env = "COFFER_INSECURE_SSE_C", value_parser = clap::builder::BoolishValueParser::new(),
+          num_args = 0..=1, require_equals = true, default_value_t = false,
+          default_missing_value = "true")]
     insecure_sse_c: bool,
     /// Do not fall back to the development KMS when no KMS is configured (SSE-S3 and
     /// SSE-KMS then answer NotImplemented).
-    #[arg(long, env = "COFFER_NO_DEV_KMS")]
+    #[arg(long, env = "COFFER_NO_DEV_KMS", value_parser = clap::builder::BoolishValueParser::new(),
+          num_args = 0..=1, require_equals = true, default_value_t = false,
+          default_missing_value = "true")]
     no_dev_kms: bool,
 }
 

@@ -58,7 +58,10 @@ pub fn service(
         .first()
         .map(|(access, _)| access.as_str())
         .ok_or("no users configured")?;
-    let sse = Arc::new(sse::Sse::new(config.kms.clone(), config.auto_encryption));
+    let sse = Arc::new(
+        sse::Sse::new(config.kms.clone(), config.auto_encryption)
+            .with_insecure_customer_keys(config.insecure_sse_c),
+    );
     let mut builder =
         s3s::service::S3ServiceBuilder::new(s3::CofferS3::new(store.clone(), sse, root));
     builder.set_access(s3::PolicyAccess::new(store, root));

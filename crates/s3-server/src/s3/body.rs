@@ -67,11 +67,11 @@ pub struct Hashed(Arc<Mutex<Option<Digest>>>);
 impl Hashed {
     /// The digest; an internal error if the stream did not end cleanly (the store never
     /// asks before it has read the whole stream).
-    pub fn take(&self) -> StoreResult<Digest> {
+    pub fn get(&self) -> StoreResult<Digest> {
         self.0
             .lock()
             .ok()
-            .and_then(|mut d| d.take())
+            .and_then(|d| d.clone())
             .ok_or_else(|| StoreError::Internal("body digest missing".into()))
     }
 }
@@ -256,7 +256,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(drain(s).await.unwrap(), b"hello world");
-        let d = h.take().unwrap();
+        let d = h.get().unwrap();
         assert_eq!((d.size, d.md5), (11, Some(md5)));
         assert_eq!(d.checksum.unwrap().0, "CRC32");
     }
@@ -297,7 +297,7 @@ mod tests {
             let (s, h) = hash(stream(&[b"hello ", b"world"]), expect).unwrap();
             let e = drain(s).await.unwrap_err();
             assert_eq!(rejected(&e), Some(want));
-            assert!(h.take().is_err());
+            assert!(h.get().is_err());
         }
     }
 
@@ -305,6 +305,6 @@ mod tests {
     async fn no_md5_unless_asked() {
         let (s, h) = hash(stream(&[b"abc"]), Expect::default()).unwrap();
         drain(s).await.unwrap();
-        assert_eq!(h.take().unwrap().md5, None);
+        assert_eq!(h.get().unwrap().md5, None);
     }
 }

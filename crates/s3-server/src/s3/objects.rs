@@ -21,10 +21,11 @@ pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
     }
 }
 
-/// Copies a stored additional checksum into an output with S3's `checksum_*` fields.
+/// Copies an additional checksum (algorithm, value) into an output with S3's
+/// `checksum_*` fields.
 macro_rules! set_checksum {
-    ($out:expr, $meta:expr) => {
-        if let Some((algorithm, value)) = &$meta.checksum {
+    ($out:expr, $checksum:expr) => {
+        if let Some((algorithm, value)) = &$checksum {
             let value = Some(value.clone());
             match algorithm.as_str() {
                 "CRC32" => $out.checksum_crc32 = value,
@@ -74,6 +75,46 @@ fn requested_checksum(
             "unsupported checksum algorithm {a}"
         )),
     }
+}
+
+/// The SSE headers of a PutObject: the request's, plus the form fields of a POST
+/// upload (s3s puts those into the input, not the headers).
+fn sse_fields(input: &PutObjectInput, headers: &hyper::HeaderMap) -> hyper::HeaderMap {
+    let mut h = headers.clone();
+    let fields = [
+        (
+            "x-amz-server-side-encryption",
+            input.server_side_encryption.as_ref().map(|v| v.as_str()),
+        ),
+        (
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            input.ssekms_key_id.as_deref(),
+        ),
+        (
+            "x-amz-server-side-encryption-context",
+            input.ssekms_encryption_context.as_deref(),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-algorithm",
+            input.sse_customer_algorithm.as_deref(),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-key",
+            input.sse_customer_key.as_deref(),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-key-md5",
+            input.sse_customer_key_md5.as_deref(),
+        ),
+    ];
+    for (name, value) in fields {
+        if let (false, Some(v)) = (h.contains_key(name), value) {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(v) {
+                h.insert(name, v);
+            }
+        }
+    }
+    h
 }
 
 /// Metadata a PUT or CreateMultipartUpload request asks for.
@@ -162,7 +203,12 @@ pub async fn put(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let checksum = requested_checksum(&req.input, &req.headers)?;
-    let asked = sse_headers::requested(&req.headers, false)?;
+    let asked = sse_headers::requested(&sse_fields(&req.input, &req.headers), false)?;
+    let secure = req
+        .extensions
+        .get::<super::ClientInfo>()
+        .is_some_and(|c| c.secure);
+    s.sse.check_transport(&asked, secure)?;
     let input = req.input;
     let meta = requested_meta(
         input.content_type.map(|c| c.to_string()),
@@ -204,7 +250,7 @@ pub async fn put(
     let h = ResponseHeaders::of(stored.encryption.as_ref(), customer);
     out.ssekms_encryption_context = h.context.clone();
     sse_response_headers!(out, h);
-    set_checksum!(out, stored);
+    set_checksum!(out, stored.checksum);
     Ok(S3Response::new(out))
 }
 
@@ -346,7 +392,7 @@ pub async fn get(
     // Preconditions, range and headers come from the record the data is read with: if
     // the object is replaced between reading its record and opening its data, start over.
     let mut attempts = 0;
-    let (meta, span, body) = loop {
+    let (meta, span, body, opened) = loop {
         let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
         sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
         check_read_preconditions(
@@ -358,13 +404,17 @@ pub async fn get(
         )?;
         let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
         let plain = span.as_ref().map_or(0..meta.size, |(s, _)| s.clone());
-        let (stored_span, decrypt) = match &meta.encryption {
-            Some(record) => {
-                let opened = s
-                    .sse
+        let opened = match &meta.encryption {
+            Some(record) => Some(
+                s.sse
                     .open(&i.bucket, &i.key, record, customer.as_ref())
-                    .await?;
-                let (stored, f) = opened.reader(&i.bucket, &meta, &plain)?;
+                    .await?,
+            ),
+            None => None,
+        };
+        let (stored_span, decrypt) = match &opened {
+            Some(o) => {
+                let (stored, f) = o.reader(&i.bucket, &meta, &plain)?;
                 (stored, Some(f))
             }
             None => (plain, None),
@@ -380,7 +430,7 @@ pub async fn get(
                 Some(f) => first_chunk_checked(f(body)).await?,
                 None => body,
             };
-            break (read, span, body);
+            break (read, span, body, opened);
         }
         if attempts == 5 {
             return Err(s3_error!(
@@ -402,7 +452,7 @@ pub async fn get(
         ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
     );
     if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
-        set_checksum!(out, meta);
+        set_checksum!(out, checksum_in_clear(&meta, opened.as_ref()));
     }
     if let Some(ct) = i.response_content_type {
         out.content_type = ct.parse().ok();
@@ -419,7 +469,28 @@ pub async fn get(
     if let Some(v) = i.response_cache_control {
         out.cache_control = Some(v);
     }
-    Ok(S3Response::new(out))
+    let mut resp = S3Response::new(out);
+    context_header(&mut resp.headers, meta.encryption.as_ref());
+    Ok(resp)
+}
+
+/// The additional checksum of an object as clients see it: encrypted objects keep it
+/// sealed, and it is shown only when the object key is at hand.
+fn checksum_in_clear(meta: &ObjectMeta, opened: Option<&sse::Opened>) -> Option<(String, String)> {
+    match (&meta.encryption, opened) {
+        (None, _) => meta.checksum.clone(),
+        (Some(_), Some(o)) => o.checksum(meta.checksum.as_ref()),
+        (Some(_), None) => None,
+    }
+}
+
+/// The SSE-KMS context header, which s3s's GET and HEAD outputs have no field for.
+fn context_header(headers: &mut hyper::HeaderMap, record: Option<&crate::store::Encryption>) {
+    if let Some(ctx) = ResponseHeaders::of(record, None).context {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&ctx) {
+            headers.insert("x-amz-server-side-encryption-context", v);
+        }
+    }
 }
 
 /// Stored checksums are sent when asked for (`x-amz-checksum-mode: ENABLED`) and the
@@ -438,10 +509,17 @@ pub async fn head(
     let i = req.input;
     let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
     sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
-    if let (Some(record), Some(c)) = (&meta.encryption, &customer) {
-        // The key must be the right one (no KMS involved: SSE-C only).
-        s.sse.open(&i.bucket, &i.key, record, Some(c)).await?;
-    }
+    let checksum_asked = wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number);
+    // SSE-C: the key must be the right one (no KMS involved). SSE-S3/SSE-KMS objects are
+    // only unsealed (one KMS call) when their sealed checksum is asked for.
+    let opened = match &meta.encryption {
+        Some(record) if customer.is_some() || (checksum_asked && meta.checksum.is_some()) => Some(
+            s.sse
+                .open(&i.bucket, &i.key, record, customer.as_ref())
+                .await?,
+        ),
+        _ => None,
+    };
     check_read_preconditions(
         &meta,
         i.if_match.as_ref(),
@@ -466,10 +544,11 @@ pub async fn head(
         out,
         ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
     );
-    if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
-        set_checksum!(out, meta);
+    if checksum_asked {
+        set_checksum!(out, checksum_in_clear(&meta, opened.as_ref()));
     }
     let mut resp = S3Response::new(out);
+    context_header(&mut resp.headers, meta.encryption.as_ref());
     // s3s's HeadObjectOutput has no tag count; S3 sends it on HEAD as on GET.
     if !meta.tags.is_empty() {
         resp.headers.insert(
@@ -729,11 +808,8 @@ pub async fn copy(
             let body = src.open(s, None).await?;
             let expect = Expect {
                 content_length: Some(src.meta.size),
-                checksum: src
-                    .meta
-                    .checksum
-                    .as_ref()
-                    .map(|(a, v)| (a.clone(), Some(v.clone()))),
+                checksum: checksum_in_clear(&src.meta, src.opened.as_ref())
+                    .map(|(a, v)| (a, Some(v))),
                 ..Default::default()
             };
             let body = write::Incoming {
@@ -844,8 +920,10 @@ pub async fn attributes(
     s: &CofferS3,
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+    let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
     let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
     // The header is one comma-separated list (`ETag, ObjectSize`); accept either form.
     let wants = |a: &str| {
         i.object_attributes
@@ -860,9 +938,22 @@ pub async fn attributes(
     if wants(ObjectAttributes::ETAG) {
         out.e_tag = Some(etag(&meta.etag));
     }
+    let opened = match &meta.encryption {
+        Some(record)
+            if customer.is_some()
+                || (wants(ObjectAttributes::CHECKSUM) && meta.checksum.is_some()) =>
+        {
+            Some(
+                s.sse
+                    .open(&i.bucket, &i.key, record, customer.as_ref())
+                    .await?,
+            )
+        }
+        _ => None,
+    };
     if wants(ObjectAttributes::CHECKSUM) && meta.checksum.is_some() {
         let mut c = Checksum::default();
-        set_checksum!(c, meta);
+        set_checksum!(c, checksum_in_clear(&meta, opened.as_ref()));
         out.checksum = Some(c);
     }
     if wants(ObjectAttributes::OBJECT_SIZE) {

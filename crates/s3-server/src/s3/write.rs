@@ -13,17 +13,22 @@ use crate::sse::Sealing;
 
 /// The ETag the client sees for a body: the plaintext MD5 unless encryption says
 /// otherwise (SSE-C and SSE-KMS ETags are not the MD5).
+/// Additional checksums of encrypted objects are stored sealed (they would reveal the
+/// plaintext otherwise).
 fn finish(hashed: Hashed, sealing: Option<Sealing>) -> Finish {
     Box::new(move |_stored| {
-        let d = hashed.take()?;
-        let etag = match &sealing {
-            Some(s) => s.etag(d.md5.as_ref())?,
-            None => hex::encode(d.md5.unwrap_or_default()),
+        let d = hashed.get()?;
+        let (etag, checksum) = match &sealing {
+            Some(s) => (
+                s.etag(d.md5.as_ref())?,
+                d.checksum.map(|c| s.seal_checksum(c)).transpose()?,
+            ),
+            None => (hex::encode(d.md5.unwrap_or_default()), d.checksum),
         };
         Ok(Digest {
             size: d.size,
             etag,
-            checksum: d.checksum,
+            checksum,
         })
     })
 }
@@ -61,13 +66,17 @@ pub(crate) async fn object(
     };
     let opts = PutOptions {
         meta,
-        finish: finish(hashed, sealing),
+        finish: finish(hashed.clone(), sealing),
         check,
     };
-    s.store
+    let mut stored = s
+        .store
         .put_object(bucket, key, stored_body, opts)
         .await
-        .map_err(s3)
+        .map_err(s3)?;
+    // The caller answers the client with the checksum it sent, not its sealed form.
+    stored.checksum = hashed.get().map_err(s3)?.checksum;
+    Ok(stored)
 }
 
 /// Stores one part of a multipart upload from its plaintext.

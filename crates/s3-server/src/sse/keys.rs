@@ -177,6 +177,22 @@ fn seal_etag_with_nonce(oek: &Secret, etag: &[u8; 16], nonce: [u8; 12]) -> Optio
     (n == 48).then_some(out)
 }
 
+/// The key additional checksums of an encrypted object are sealed with.
+pub fn checksum_key(oek: &Secret) -> Secret {
+    hmac_sha256(&oek[..], &[b"object-checksum"])
+}
+
+/// Seals a small value (a checksum) under `key` as one DARE 2.0 stream.
+pub fn seal_value(key: &Secret, value: &[u8]) -> Option<Vec<u8>> {
+    let sealer = dare::Sealer::new(&dare::Key::new(**key), 0).ok()?;
+    dare::encrypt_buffer(sealer, value).ok()
+}
+
+/// Opens a value sealed by [`seal_value`].
+pub fn open_value(key: &Secret, sealed: &[u8]) -> Option<Vec<u8>> {
+    dare::decrypt_buffer(&dare::Key::new(**key), 0, sealed).ok()
+}
+
 /// Decrypts a sealed ETag; other ETags (plain MD5, multipart `…-N`) pass through
 /// unchanged. `None` if a sealed ETag does not open.
 pub fn open_etag(oek: &Secret, stored: &str) -> Option<String> {

@@ -42,6 +42,8 @@ pub struct Sse {
     kms: Option<Arc<dyn kms::Kms>>,
     /// `MINIO_KMS_AUTO_ENCRYPTION`: SSE-S3 for requests that ask for no encryption.
     auto: bool,
+    /// SSE-C keys are accepted over plain HTTP (test rigs only).
+    insecure_customer_keys: bool,
     /// Object keys of multipart uploads in progress, by upload ID.
     upload_keys: Mutex<HashMap<String, (Secret, Instant)>>,
 }
@@ -172,6 +174,16 @@ impl Opened {
         &self.record
     }
 
+    /// The additional checksum of the object in clear (it is stored sealed).
+    pub fn checksum(&self, stored: Option<&(String, String)>) -> Option<(String, String)> {
+        let (algorithm, sealed) = stored?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .ok()?;
+        let value = keys::open_value(&keys::checksum_key(&self.oek), &raw)?;
+        Some((algorithm.clone(), String::from_utf8(value).ok()?))
+    }
+
     /// A [`Sealing`] for part `number` of the upload this key was sealed for.
     pub fn part_sealing(&self, number: i32) -> Sealing {
         Sealing {
@@ -247,6 +259,19 @@ impl Sealing {
         Ok(hex::encode(&sealed[32..]))
     }
 
+    /// An additional checksum as stored: its value sealed under the object key.
+    pub fn seal_checksum(
+        &self,
+        (algorithm, value): (String, String),
+    ) -> StoreResult<(String, String)> {
+        let sealed = keys::seal_value(&keys::checksum_key(&self.oek), value.as_bytes())
+            .ok_or_else(|| StoreError::Internal("seal checksum".into()))?;
+        Ok((
+            algorithm,
+            base64::engine::general_purpose::STANDARD.encode(sealed),
+        ))
+    }
+
     /// The DARE 2.0 stream of `plaintext` under this sealing's key, with a fresh nonce.
     pub fn encrypt(&self, plaintext: ByteStream) -> S3Result<ByteStream> {
         let sealer = dare::Sealer::new(&dare::Key::new(*self.data_key), 0)
@@ -261,8 +286,27 @@ impl Sse {
         Self {
             kms,
             auto,
+            insecure_customer_keys: false,
             upload_keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Accepts SSE-C keys over plain HTTP (`--insecure-sse-c`).
+    pub fn with_insecure_customer_keys(mut self, allow: bool) -> Self {
+        self.insecure_customer_keys = allow;
+        self
+    }
+
+    /// Refuses an SSE-C key that came over plain HTTP (POST uploads carry it in a form
+    /// field, which the HTTP layer's header check does not see).
+    pub fn check_transport(&self, asked: &Requested, secure: bool) -> S3Result<()> {
+        if matches!(asked, Requested::C(_)) && !secure && !self.insecure_customer_keys {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+            ));
+        }
+        Ok(())
     }
 
     /// The KMS, if one is configured.
