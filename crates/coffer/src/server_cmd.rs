@@ -63,8 +63,23 @@ fn dev_key_path(data_dir: &std::path::Path) -> Result<PathBuf> {
 pub(crate) async fn kms_from_env(
     data_dir: &std::path::Path,
     no_dev: bool,
+    certs_dir: Option<&std::path::Path>,
 ) -> Result<Option<std::sync::Arc<dyn kms::Kms>>> {
-    let configured = kms::from_env(env).map_err(|e| anyhow!("{e}"))?;
+    let mut configured = kms::from_env(env).map_err(|e| anyhow!("{e}"))?;
+    // As MinIO: without MINIO_KMS_KES_CAPATH, the key server's certificate may also chain
+    // to a CA in the certificates directory's `CAs/`, besides the system's roots.
+    if let (Some(kms::KmsConfig::Kes(kes)), Some(cas)) = (
+        configured.as_mut(),
+        certs_dir.map(|d| d.join("CAs")).filter(|d| d.is_dir()),
+    ) {
+        if env("MINIO_KMS_KES_CAPATH").is_none() && env("MINIO_KMS_KES_CA_PATH").is_none() {
+            if let (kms::ServerTrust::Roots(roots), Ok(kms::ServerTrust::Roots(extra))) =
+                (&mut kes.trust, kms::ServerTrust::from_path(&cas))
+            {
+                roots.extend(extra);
+            }
+        }
+    }
     let kms: std::sync::Arc<dyn kms::Kms> = match configured {
         Some(config) => kms::connect(config).await.map_err(|e| anyhow!("{e}"))?,
         None if no_dev => return Ok(None),
@@ -196,7 +211,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         .context("start runtime")?;
     rt.block_on(async move {
         let mut config = config;
-        config.kms = kms_from_env(&args.dir, args.no_dev_kms).await?;
+        config.kms = kms_from_env(&args.dir, args.no_dev_kms, args.certs_dir.as_deref()).await?;
         if auto_encryption && config.kms.is_none() {
             bail!("MINIO_KMS_AUTO_ENCRYPTION=on needs a KMS (MINIO_KMS_KES_* or MINIO_KMS_SECRET_KEY)");
         }

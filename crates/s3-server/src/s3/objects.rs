@@ -394,7 +394,6 @@ pub async fn get(
     let mut attempts = 0;
     let (meta, span, body, opened) = loop {
         let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
-        sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
         check_read_preconditions(
             &meta,
             i.if_match.as_ref(),
@@ -402,7 +401,9 @@ pub async fn get(
             i.if_modified_since.as_ref(),
             i.if_unmodified_since.as_ref(),
         )?;
+        // A part number beyond the object is InvalidPart whatever the SSE headers say.
         let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
+        sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
         let plain = span.as_ref().map_or(0..meta.size, |(s, _)| s.clone());
         let opened = match &meta.encryption {
             Some(record) => Some(
@@ -765,6 +766,7 @@ pub async fn copy(
         sse::Requested::C(c) => Some(c),
         _ => None,
     };
+    let customer_md5 = customer.map(|c| c.md5().to_string());
     let stored = match (&src.opened, customer) {
         // SSE-C key rotation in place (spec §4.4): re-seal the object key only.
         (Some(opened), Some(new)) if same && src.customer.is_some() => {
@@ -820,14 +822,22 @@ pub async fn copy(
             write::object(s, &i.bucket, &i.key, body, meta, None).await?
         }
     };
-    Ok(S3Response::new(CopyObjectOutput {
+    // MinIO sends no SSE headers here; AWS does, and clients check them.
+    let mut out = CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag(&stored.etag)),
             last_modified: Some(timestamp(stored.modified_ns)),
             ..Default::default()
         }),
         ..Default::default()
-    }))
+    };
+    let mut h = ResponseHeaders::of(stored.encryption.as_ref(), None);
+    if h.customer_algorithm.is_some() {
+        h.customer_key_md5 = customer_md5;
+    }
+    out.ssekms_encryption_context = h.context.clone();
+    sse_response_headers!(out, h);
+    Ok(S3Response::new(out))
 }
 
 /// Reads the first chunk of a decrypting stream before any header is sent, so that an

@@ -55,7 +55,7 @@ pub(crate) async fn object(
         mut expect,
         sealing,
     } = body;
-    expect.md5 = sealing.as_ref().is_none_or(Sealing::etag_is_md5);
+    expect.md5 = true;
     let (hashed_body, hashed) = body::hash(plaintext, expect)?;
     let stored_body = match &sealing {
         Some(sealing) => {
@@ -93,7 +93,7 @@ pub(crate) async fn part(
         mut expect,
         sealing,
     } = body;
-    expect.md5 = sealing.as_ref().is_none_or(Sealing::etag_is_md5);
+    expect.md5 = true;
     let (hashed_body, hashed) = body::hash(plaintext, expect)?;
     let stored_body = match &sealing {
         Some(sealing) => sealing.encrypt(hashed_body)?,

@@ -158,23 +158,13 @@ pub fn etag_key(oek: &Secret) -> Secret {
     hmac_sha256(&oek[..], &[b"SSE-etag"])
 }
 
-/// Seals an ETag (16 bytes) as MinIO stores it; the hex of the result is 96 characters
-/// and its last 32 are the ETag SSE-C and SSE-KMS clients see.
-pub fn seal_etag(oek: &Secret, etag: &[u8; 16]) -> Option<[u8; 48]> {
-    seal_etag_with_nonce(oek, etag, random())
-}
-
-fn seal_etag_with_nonce(oek: &Secret, etag: &[u8; 16], nonce: [u8; 12]) -> Option<[u8; 48]> {
-    let key = etag_key(oek);
-    let sealer = dare::Sealer::with_nonce(
-        &dare::Key::new(*key),
-        dare::CipherSuite::Aes256Gcm,
-        nonce,
-        0,
-    );
-    let mut out = [0u8; 48];
-    let n = dare::encrypt_slice(sealer, etag, &mut out).ok()?;
-    (n == 48).then_some(out)
+/// The ETag of an SSE-C or SSE-KMS object or part: the first 16 bytes of
+/// HMAC-SHA256(ETag key, MD5 of the plaintext), hex. MinIO shows the tag of the MD5
+/// sealed under a random nonce (or of random bytes without `Content-MD5`), so its ETags
+/// change on every upload; this one is stable for the same bytes under the same object
+/// key and, like MinIO's, reveals nothing about the data without that key.
+pub fn opaque_etag(oek: &Secret, md5: &[u8; 16]) -> String {
+    hex::encode(&hmac_sha256(&etag_key(oek)[..], &[md5])[..16])
 }
 
 /// The key additional checksums of an encrypted object are sealed with.
@@ -191,17 +181,6 @@ pub fn seal_value(key: &Secret, value: &[u8]) -> Option<Vec<u8>> {
 /// Opens a value sealed by [`seal_value`].
 pub fn open_value(key: &Secret, sealed: &[u8]) -> Option<Vec<u8>> {
     dare::decrypt_buffer(&dare::Key::new(**key), 0, sealed).ok()
-}
-
-/// Decrypts a sealed ETag; other ETags (plain MD5, multipart `…-N`) pass through
-/// unchanged. `None` if a sealed ETag does not open.
-pub fn open_etag(oek: &Secret, stored: &str) -> Option<String> {
-    if stored.contains('-') || stored.len() < 64 {
-        return Some(stored.to_string());
-    }
-    let raw = hex::decode(stored).ok()?;
-    let plain = dare::decrypt_buffer(&dare::Key::new(*etag_key(oek)), 0, &raw).ok()?;
-    Some(hex::encode(plain))
 }
 
 /// The MD5 of an SSE-C key, base64, as clients send it in `…-Customer-Key-MD5`.
@@ -225,6 +204,31 @@ mod tests {
     }
     fn secret(hexs: &str) -> Secret {
         Zeroizing::new(arr(&hex::decode(hexs).unwrap()))
+    }
+
+    // MinIO's sealed-ETag format, to check the ETag key derivation against its vectors.
+    fn seal_etag_with_nonce(oek: &Secret, etag: &[u8; 16], nonce: [u8; 12]) -> Option<[u8; 48]> {
+        let key = etag_key(oek);
+        let sealer = dare::Sealer::with_nonce(
+            &dare::Key::new(*key),
+            dare::CipherSuite::Aes256Gcm,
+            nonce,
+            0,
+        );
+        let mut out = [0u8; 48];
+        let n = dare::encrypt_slice(sealer, etag, &mut out).ok()?;
+        (n == 48).then_some(out)
+    }
+
+    /// Decrypts a sealed ETag; other ETags (plain MD5, multipart `…-N`) pass through
+    /// unchanged. `None` if a sealed ETag does not open.
+    fn open_etag(oek: &Secret, stored: &str) -> Option<String> {
+        if stored.contains('-') || stored.len() < 64 {
+            return Some(stored.to_string());
+        }
+        let raw = hex::decode(stored).ok()?;
+        let plain = dare::decrypt_buffer(&dare::Key::new(*etag_key(oek)), 0, &raw).ok()?;
+        Some(hex::encode(plain))
     }
 
     #[test]

@@ -238,25 +238,16 @@ impl Sealing {
         &self.record
     }
 
-    /// Whether the ETag is the plaintext MD5 (SSE-S3, as AWS); SSE-C and SSE-KMS ETags
-    /// are not, and need no MD5 unless the client sent `Content-MD5`.
-    pub fn etag_is_md5(&self) -> bool {
-        self.record.kind == SseKind::S3
-    }
-
-    /// The ETag for a body with this MD5 (if computed): the MD5 for SSE-S3; otherwise
-    /// the tag of the sealed MD5 (or of a random value without `Content-MD5`), as MinIO.
+    /// The ETag for a body with this MD5: the MD5 itself for SSE-S3 (as AWS shows it);
+    /// for SSE-C and SSE-KMS a keyed digest of it ([`keys::opaque_etag`]), which says
+    /// nothing about the data yet is the same when the same bytes are uploaded again
+    /// under the same object key (a retried part keeps its ETag).
     pub fn etag(&self, md5: Option<&[u8; 16]>) -> StoreResult<String> {
-        if let (true, Some(md5)) = (self.etag_is_md5(), md5) {
-            return Ok(hex::encode(md5));
-        }
-        let x = match md5 {
-            Some(m) => *m,
-            None => keys::random(),
-        };
-        let sealed = keys::seal_etag(&self.oek, &x)
-            .ok_or_else(|| StoreError::Internal("seal ETag".into()))?;
-        Ok(hex::encode(&sealed[32..]))
+        let md5 = md5.ok_or_else(|| StoreError::Internal("body MD5 missing".into()))?;
+        Ok(match self.record.kind {
+            SseKind::S3 => hex::encode(md5),
+            SseKind::C | SseKind::Kms => keys::opaque_etag(&self.oek, md5),
+        })
     }
 
     /// An additional checksum as stored: its value sealed under the object key.
