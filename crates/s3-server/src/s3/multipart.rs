@@ -60,6 +60,36 @@ pub async fn create(
     Ok(S3Response::new(out))
 }
 
+fn check_part_number(n: i32) -> S3Result<()> {
+    if (1..=MAX_PART).contains(&n) {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
+    }
+}
+
+/// The upload a part goes to (its initial record) and how the part is encrypted; checks
+/// the part number and the part's SSE-C headers against the upload.
+async fn part_target(
+    s: &CofferS3,
+    bucket: &str,
+    key: &str,
+    upload: &str,
+    number: i32,
+    customer: Option<&crate::sse::CustomerKey>,
+) -> S3Result<(crate::store::ObjectMeta, Option<crate::sse::Sealing>)> {
+    check_part_number(number)?;
+    let meta = s.store.upload_meta(bucket, key, upload).await.map_err(s3)?;
+    let sealing = s
+        .sse
+        .seal_part(bucket, key, upload, &meta, customer, number)
+        .await?;
+    Ok((meta, sealing))
+}
+
 /// UploadPart.
 pub async fn upload_part(
     s: &CofferS3,
@@ -67,28 +97,15 @@ pub async fn upload_part(
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
-    if !(1..=MAX_PART).contains(&i.part_number) {
-        return Err(s3_error!(
-            InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive"
-        ));
-    }
-    let upload = s
-        .store
-        .upload_meta(&i.bucket, &i.key, &i.upload_id)
-        .await
-        .map_err(s3)?;
-    let sealing = s
-        .sse
-        .seal_part(
-            &i.bucket,
-            &i.key,
-            &i.upload_id,
-            &upload,
-            customer.as_ref(),
-            i.part_number,
-        )
-        .await?;
+    let (upload, sealing) = part_target(
+        s,
+        &i.bucket,
+        &i.key,
+        &i.upload_id,
+        i.part_number,
+        customer.as_ref(),
+    )
+    .await?;
     let expect = Expect {
         content_md5: convert::content_md5(i.content_md5.as_deref())?,
         content_length: i.content_length.and_then(|n| u64::try_from(n).ok()),
@@ -121,12 +138,8 @@ pub async fn upload_part_copy(
     s: &CofferS3,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-    if !(1..=MAX_PART).contains(&req.input.part_number) {
-        return Err(s3_error!(
-            InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive"
-        ));
-    }
+    // Before the copy source is resolved (which may cost a KMS call).
+    check_part_number(req.input.part_number)?;
     let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = &req.input;
     let src = copy_source::resolve(
@@ -146,22 +159,15 @@ pub async fn upload_part_copy(
         None => None,
         Some(r) => Some(copy_source_range(r, src.meta.size)?),
     };
-    let upload = s
-        .store
-        .upload_meta(&i.bucket, &i.key, &i.upload_id)
-        .await
-        .map_err(s3)?;
-    let sealing = s
-        .sse
-        .seal_part(
-            &i.bucket,
-            &i.key,
-            &i.upload_id,
-            &upload,
-            customer.as_ref(),
-            i.part_number,
-        )
-        .await?;
+    let (upload, sealing) = part_target(
+        s,
+        &i.bucket,
+        &i.key,
+        &i.upload_id,
+        i.part_number,
+        customer.as_ref(),
+    )
+    .await?;
     let length = span
         .as_ref()
         .map(|r| r.end - r.start)

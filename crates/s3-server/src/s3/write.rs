@@ -41,6 +41,25 @@ pub(crate) struct Incoming {
     pub sealing: Option<Sealing>,
 }
 
+impl Incoming {
+    /// The bytes to store (hashed on the way, then encrypted when sealed) and the
+    /// callback that reports the digest once the store has read them.
+    fn into_stored(self) -> S3Result<(ByteStream, Finish, Hashed)> {
+        let Incoming {
+            plaintext,
+            mut expect,
+            sealing,
+        } = self;
+        expect.md5 = true;
+        let (hashed_body, hashed) = body::hash(plaintext, expect)?;
+        let stored = match &sealing {
+            Some(sealing) => sealing.encrypt(hashed_body)?,
+            None => hashed_body,
+        };
+        Ok((stored, finish(hashed.clone(), sealing), hashed))
+    }
+}
+
 /// Stores a whole object from its plaintext.
 pub(crate) async fn object(
     s: &CofferS3,
@@ -50,23 +69,11 @@ pub(crate) async fn object(
     mut meta: ObjectMeta,
     check: Option<WriteCheck>,
 ) -> S3Result<ObjectMeta> {
-    let Incoming {
-        plaintext,
-        mut expect,
-        sealing,
-    } = body;
-    expect.md5 = true;
-    let (hashed_body, hashed) = body::hash(plaintext, expect)?;
-    let stored_body = match &sealing {
-        Some(sealing) => {
-            meta.encryption = Some(sealing.record().clone());
-            sealing.encrypt(hashed_body)?
-        }
-        None => hashed_body,
-    };
+    meta.encryption = body.sealing.as_ref().map(|s| s.record().clone());
+    let (stored_body, finish, hashed) = body.into_stored()?;
     let opts = PutOptions {
         meta,
-        finish: finish(hashed.clone(), sealing),
+        finish,
         check,
     };
     let mut stored = s
@@ -88,26 +95,9 @@ pub(crate) async fn part(
     number: i32,
     body: Incoming,
 ) -> S3Result<PartInfo> {
-    let Incoming {
-        plaintext,
-        mut expect,
-        sealing,
-    } = body;
-    expect.md5 = true;
-    let (hashed_body, hashed) = body::hash(plaintext, expect)?;
-    let stored_body = match &sealing {
-        Some(sealing) => sealing.encrypt(hashed_body)?,
-        None => hashed_body,
-    };
+    let (stored_body, finish, _) = body.into_stored()?;
     s.store
-        .upload_part(
-            bucket,
-            key,
-            upload,
-            number,
-            stored_body,
-            finish(hashed, sealing),
-        )
+        .upload_part(bucket, key, upload, number, stored_body, finish)
         .await
         .map_err(s3)
 }
