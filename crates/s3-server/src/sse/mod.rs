@@ -98,6 +98,11 @@ pub(crate) fn kms_error(e: kms::Error) -> S3Error {
             403,
             "not authorized to access the KMS key",
         ),
+        K::InvalidContext => (
+            "InvalidArgument",
+            400,
+            "the encryption context is not valid",
+        ),
         K::NotSupported => (
             "kms:NotSupported",
             501,
