@@ -78,7 +78,6 @@ pub async fn resolve<T>(
     s.authorize_read(req, bucket, key).await?;
     let customer = headers::customer_key(&req.headers, true)?;
     let meta = s.store.head_object(bucket, key).await.map_err(s3)?;
-    conditions.check(&meta)?;
     let opened = match (&meta.encryption, &customer) {
         (None, None) => None,
         (None, Some(_)) => return Err(headers::not_applicable()),
@@ -91,6 +90,8 @@ pub async fn resolve<T>(
         }
         (Some(r), c) => Some(s.sse.open(bucket, key, r, c.as_ref()).await?),
     };
+    // The conditions compare the ETag clients see (a sealed SSE-S3 ETag opened).
+    conditions.check(&super::objects::shown(s, bucket, &meta, opened.as_ref()).await?)?;
     Ok(Source {
         bucket: bucket.to_string(),
         key: key.to_string(),

@@ -243,15 +243,17 @@ pub async fn complete(
         ));
     }
 
+    let check = super::objects::put_preconditions(
+        s,
+        &i.bucket,
+        &i.key,
+        i.if_match.clone(),
+        i.if_none_match.clone(),
+    )
+    .await?;
     let stored = match s
         .store
-        .complete_multipart(
-            &i.bucket,
-            &i.key,
-            &i.upload_id,
-            &parts,
-            super::objects::put_preconditions(i.if_match.clone(), i.if_none_match.clone()),
-        )
+        .complete_multipart(&i.bucket, &i.key, &i.upload_id, &parts, check)
         .await
     {
         Ok(stored) => stored,

@@ -11,7 +11,7 @@ use super::errors::s3;
 use super::{write, CofferS3};
 use crate::sse::{self, headers as sse_headers, ResponseHeaders};
 use crate::sse_response_headers;
-use crate::store::{ByteStream, ObjectMeta, Span};
+use crate::store::{ByteStream, ObjectMeta, Span, SseKind};
 
 /// The request body as a store stream.
 pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
@@ -169,18 +169,39 @@ fn expires_out(meta: &ObjectMeta) -> Option<Timestamp> {
         .and_then(|e| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, e).ok())
 }
 
-pub(crate) fn put_preconditions(
+/// Makes the ETag clients see of the current `bucket/key` known without a KMS call (a
+/// sealed SSE-S3 ETag is opened now), so that a conditional write or delete, checked
+/// under the key's lock, can compare it. An object replaced in between has an ETag not
+/// known yet, which matches no condition.
+async fn learn_current_etag(s: &CofferS3, bucket: &str, key: &str) -> S3Result<()> {
+    if let Ok(meta) = s.store.head_object(bucket, key).await {
+        s.sse.visible_etag(bucket, &meta, None).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn put_preconditions(
+    s: &CofferS3,
+    bucket: &str,
+    key: &str,
     if_match: Option<IfMatch>,
     if_none_match: Option<IfNoneMatch>,
-) -> Option<crate::store::WriteCheck> {
+) -> S3Result<Option<crate::store::WriteCheck>> {
     use crate::store::StoreError;
     if if_match.is_none() && if_none_match.is_none() {
-        return None;
+        return Ok(None);
     }
-    let etag_is = |c: &ETagCondition, m: &ObjectMeta| {
-        c.is_any() || c.as_etag().is_some_and(|e| e.value() == m.etag)
+    let named = |c: &Option<ETagCondition>| c.as_ref().is_some_and(|c| !c.is_any());
+    if named(&if_match) || named(&if_none_match) {
+        learn_current_etag(s, bucket, key).await?;
+    }
+    let sse = s.sse.clone();
+    let etag_is = move |c: &ETagCondition, m: &ObjectMeta| {
+        c.is_any()
+            || c.as_etag()
+                .is_some_and(|e| sse.known_etag(&m.etag).is_some_and(|v| v == e.value()))
     };
-    Some(Box::new(move |existing: Option<&ObjectMeta>| {
+    Ok(Some(Box::new(move |existing: Option<&ObjectMeta>| {
         if let (Some(cond), Some(m)) = (&if_none_match, existing) {
             if etag_is(cond, m) {
                 return Err(StoreError::PreconditionFailed);
@@ -194,7 +215,7 @@ pub(crate) fn put_preconditions(
             }
         }
         Ok(())
-    }))
+    })))
 }
 
 /// PutObject.
@@ -236,7 +257,14 @@ pub async fn put(
         expect,
         sealing,
     };
-    let check = put_preconditions(input.if_match, input.if_none_match);
+    let check = put_preconditions(
+        s,
+        &input.bucket,
+        &input.key,
+        input.if_match,
+        input.if_none_match,
+    )
+    .await?;
     let stored = write::object(s, &input.bucket, &input.key, body, meta, check).await?;
     let customer = match &asked {
         sse::Requested::C(c) => Some(c),
@@ -394,8 +422,17 @@ pub async fn get(
     let mut attempts = 0;
     let (meta, span, body, opened) = loop {
         let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+        // SSE-S3 and SSE-KMS objects are unsealed first (the one KMS call of this read):
+        // their key opens a sealed ETag, which the preconditions compare.
+        let mut opened = match &meta.encryption {
+            Some(record) if record.kind != SseKind::C => {
+                Some(s.sse.open(&i.bucket, &i.key, record, None).await?)
+            }
+            _ => None,
+        };
+        let shown = shown(s, &i.bucket, &meta, opened.as_ref()).await?;
         check_read_preconditions(
-            &meta,
+            &shown,
             i.if_match.as_ref(),
             i.if_none_match.as_ref(),
             i.if_modified_since.as_ref(),
@@ -405,14 +442,13 @@ pub async fn get(
         let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
         sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
         let plain = span.as_ref().map_or(0..meta.size, |(s, _)| s.clone());
-        let opened = match &meta.encryption {
-            Some(record) => Some(
+        if let (None, Some(record)) = (&opened, &meta.encryption) {
+            opened = Some(
                 s.sse
                     .open(&i.bucket, &i.key, record, customer.as_ref())
                     .await?,
-            ),
-            None => None,
-        };
+            );
+        }
         let (stored_span, decrypt) = match &opened {
             Some(o) => {
                 let (stored, f) = o.reader(&i.bucket, &meta, &plain)?;
@@ -426,12 +462,13 @@ pub async fn get(
             .await
             .map_err(s3)?;
         attempts += 1;
+        // `shown` is `meta` with the ETag clients see; the data read must be of that record.
         if read.etag == meta.etag && read.modified_ns == meta.modified_ns {
             let body = match decrypt {
                 Some(f) => first_chunk_checked(f(body)).await?,
                 None => body,
             };
-            break (read, span, body, opened);
+            break (shown, span, body, opened);
         }
         if attempts == 5 {
             return Err(s3_error!(
@@ -485,6 +522,19 @@ fn checksum_in_clear(meta: &ObjectMeta, opened: Option<&sse::Opened>) -> Option<
     }
 }
 
+/// The record as clients see it: with a sealed SSE-S3 ETag opened (with `opened`, or
+/// one KMS call the first time an object version is seen).
+pub(crate) async fn shown(
+    s: &CofferS3,
+    bucket: &str,
+    meta: &ObjectMeta,
+    opened: Option<&sse::Opened>,
+) -> S3Result<ObjectMeta> {
+    let mut shown = meta.clone();
+    shown.etag = s.sse.visible_etag(bucket, meta, opened).await?;
+    Ok(shown)
+}
+
 /// The SSE-KMS context header, which s3s's GET and HEAD outputs have no field for.
 fn context_header(headers: &mut hyper::HeaderMap, record: Option<&crate::store::Encryption>) {
     if let Some(ctx) = ResponseHeaders::of(record, None).context {
@@ -512,15 +562,23 @@ pub async fn head(
     sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
     let checksum_asked = wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number);
     // SSE-C: the key must be the right one (no KMS involved). SSE-S3/SSE-KMS objects are
-    // only unsealed (one KMS call) when their sealed checksum is asked for.
+    // only unsealed (one KMS call) for a sealed checksum that is asked for, or a sealed
+    // ETag not opened before.
     let opened = match &meta.encryption {
-        Some(record) if customer.is_some() || (checksum_asked && meta.checksum.is_some()) => Some(
-            s.sse
-                .open(&i.bucket, &i.key, record, customer.as_ref())
-                .await?,
-        ),
+        Some(record)
+            if customer.is_some()
+                || (checksum_asked && meta.checksum.is_some())
+                || s.sse.known_etag(&meta.etag).is_none() =>
+        {
+            Some(
+                s.sse
+                    .open(&i.bucket, &i.key, record, customer.as_ref())
+                    .await?,
+            )
+        }
         _ => None,
     };
+    let meta = shown(s, &i.bucket, &meta, opened.as_ref()).await?;
     check_read_preconditions(
         &meta,
         i.if_match.as_ref(),
@@ -591,11 +649,15 @@ pub async fn delete(
     let i = req.input;
     s.store.head_bucket(&i.bucket).await.map_err(s3)?;
     let check = delete_check(
+        s,
+        &i.bucket,
+        &i.key,
         i.if_match
             .map(|c| c.as_etag().map(|e| e.value().to_string())),
         modified.as_ref(),
         size,
-    );
+    )
+    .await?;
     s.store
         .delete_object(&i.bucket, &i.key, check)
         .await
@@ -605,21 +667,29 @@ pub async fn delete(
 
 /// The conditions of a conditional delete (`If-Match`, where `Some(None)` is `*`;
 /// `x-amz-if-match-last-modified-time`, compared at whole seconds; `x-amz-if-match-size`).
-fn delete_check(
+async fn delete_check(
+    s: &CofferS3,
+    bucket: &str,
+    key: &str,
     etag: Option<Option<String>>,
     modified: Option<&Timestamp>,
     size: Option<i64>,
-) -> Option<crate::store::DeleteCheck> {
+) -> S3Result<Option<crate::store::DeleteCheck>> {
     if etag.is_none() && modified.is_none() && size.is_none() {
-        return None;
+        return Ok(None);
     }
+    if etag.as_ref().is_some_and(Option::is_some) {
+        learn_current_etag(s, bucket, key).await?;
+    }
+    let sse = s.sse.clone();
     let modified_s = modified.map(|t| convert::to_ns(t).div_euclid(1_000_000_000));
-    Some(Box::new(move |m: &ObjectMeta| {
-        etag.as_ref()
-            .is_none_or(|e| e.as_ref().is_none_or(|e| *e == m.etag))
-            && modified_s.is_none_or(|t| m.modified_ns.div_euclid(1_000_000_000) == t)
+    Ok(Some(Box::new(move |m: &ObjectMeta| {
+        etag.as_ref().is_none_or(|e| {
+            e.as_ref()
+                .is_none_or(|e| sse.known_etag(&m.etag).is_some_and(|v| v == *e))
+        }) && modified_s.is_none_or(|t| m.modified_ns.div_euclid(1_000_000_000) == t)
             && size.is_none_or(|n| u64::try_from(n).is_ok_and(|n| n == m.size))
-    }))
+    })))
 }
 
 /// DeleteObjects.
@@ -661,11 +731,27 @@ pub async fn delete_many(
         {
             continue;
         }
-        let check = delete_check(
+        let check = match delete_check(
+            s,
+            &i.bucket,
+            &o.key,
             o.e_tag.as_ref().map(|e| Some(e.value().to_string())),
             o.last_modified_time.as_ref(),
             o.size,
-        );
+        )
+        .await
+        {
+            Ok(check) => check,
+            Err(e) => {
+                errors.push(Error {
+                    key: Some(o.key),
+                    code: Some(e.code().as_str().to_string()),
+                    message: e.message().map(str::to_string),
+                    ..Default::default()
+                });
+                continue;
+            }
+        };
         match s.store.delete_object(&i.bucket, &o.key, check).await {
             Ok(()) => {
                 if !quiet {
@@ -945,13 +1031,11 @@ pub async fn attributes(
         last_modified: Some(timestamp(meta.modified_ns)),
         ..Default::default()
     };
-    if wants(ObjectAttributes::ETAG) {
-        out.e_tag = Some(etag(&meta.etag));
-    }
     let opened = match &meta.encryption {
         Some(record)
             if customer.is_some()
-                || (wants(ObjectAttributes::CHECKSUM) && meta.checksum.is_some()) =>
+                || (wants(ObjectAttributes::CHECKSUM) && meta.checksum.is_some())
+                || (wants(ObjectAttributes::ETAG) && s.sse.known_etag(&meta.etag).is_none()) =>
         {
             Some(
                 s.sse
@@ -961,6 +1045,13 @@ pub async fn attributes(
         }
         _ => None,
     };
+    if wants(ObjectAttributes::ETAG) {
+        out.e_tag = Some(etag(
+            &s.sse
+                .visible_etag(&i.bucket, &meta, opened.as_ref())
+                .await?,
+        ));
+    }
     if wants(ObjectAttributes::CHECKSUM) && meta.checksum.is_some() {
         let mut c = Checksum::default();
         set_checksum!(c, checksum_in_clear(&meta, opened.as_ref()));

@@ -9,7 +9,7 @@ use s3s::S3Result;
 use super::body::{self, Expect, Hashed};
 use super::errors::s3;
 use super::CofferS3;
-use crate::sse::Sealing;
+use crate::sse::{keys, Sealing};
 
 /// The ETag the client sees for a body: the plaintext MD5 unless encryption says
 /// otherwise (SSE-C and SSE-KMS ETags are not the MD5).
@@ -81,8 +81,15 @@ pub(crate) async fn object(
         .put_object(bucket, key, stored_body, opts)
         .await
         .map_err(s3)?;
-    // The caller answers the client with the checksum it sent, not its sealed form.
-    stored.checksum = hashed.get().map_err(s3)?.checksum;
+    // The caller answers the client with the checksum it sent and the ETag clients see,
+    // not their sealed forms.
+    let digest = hashed.get().map_err(s3)?;
+    stored.checksum = digest.checksum;
+    if let (Some(md5), true) = (digest.md5, keys::is_sealed_etag(&stored.etag)) {
+        let visible = hex::encode(md5);
+        s.sse.remember_etag(&stored.etag, &visible);
+        stored.etag = visible;
+    }
     Ok(stored)
 }
 

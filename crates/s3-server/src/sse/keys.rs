@@ -183,6 +183,42 @@ pub fn open_value(key: &Secret, sealed: &[u8]) -> Option<Vec<u8>> {
     dare::decrypt_buffer(&dare::Key::new(**key), 0, sealed).ok()
 }
 
+/// Seals an ETag (16 bytes) as MinIO stores SSE-S3 ETags: DARE 2.0 under the ETag key,
+/// 48 bytes (96 hex characters).
+pub fn seal_etag(oek: &Secret, etag: &[u8; 16]) -> Option<[u8; 48]> {
+    seal_etag_with_nonce(oek, etag, random())
+}
+
+fn seal_etag_with_nonce(oek: &Secret, etag: &[u8; 16], nonce: [u8; 12]) -> Option<[u8; 48]> {
+    let key = etag_key(oek);
+    let sealer = dare::Sealer::with_nonce(
+        &dare::Key::new(*key),
+        dare::CipherSuite::Aes256Gcm,
+        nonce,
+        0,
+    );
+    let mut out = [0u8; 48];
+    let n = dare::encrypt_slice(sealer, etag, &mut out).ok()?;
+    (n == 48).then_some(out)
+}
+
+/// Whether a stored ETag is a sealed one (96 hex characters; a plain MD5 has 32, a
+/// multipart ETag a `-`).
+pub fn is_sealed_etag(stored: &str) -> bool {
+    stored.len() == 96 && stored.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Decrypts a sealed ETag; other ETags (plain MD5, multipart `…-N`) pass through
+/// unchanged. `None` if a sealed ETag does not open.
+pub fn open_etag(oek: &Secret, stored: &str) -> Option<String> {
+    if stored.contains('-') || stored.len() < 64 {
+        return Some(stored.to_string());
+    }
+    let raw = hex::decode(stored).ok()?;
+    let plain = dare::decrypt_buffer(&dare::Key::new(*etag_key(oek)), 0, &raw).ok()?;
+    Some(hex::encode(plain))
+}
+
 /// The MD5 of an SSE-C key, base64, as clients send it in `…-Customer-Key-MD5`.
 pub fn customer_key_md5(key: &[u8; 32]) -> String {
     use base64::Engine;
@@ -204,31 +240,6 @@ mod tests {
     }
     fn secret(hexs: &str) -> Secret {
         Zeroizing::new(arr(&hex::decode(hexs).unwrap()))
-    }
-
-    // MinIO's sealed-ETag format, to check the ETag key derivation against its vectors.
-    fn seal_etag_with_nonce(oek: &Secret, etag: &[u8; 16], nonce: [u8; 12]) -> Option<[u8; 48]> {
-        let key = etag_key(oek);
-        let sealer = dare::Sealer::with_nonce(
-            &dare::Key::new(*key),
-            dare::CipherSuite::Aes256Gcm,
-            nonce,
-            0,
-        );
-        let mut out = [0u8; 48];
-        let n = dare::encrypt_slice(sealer, etag, &mut out).ok()?;
-        (n == 48).then_some(out)
-    }
-
-    /// Decrypts a sealed ETag; other ETags (plain MD5, multipart `…-N`) pass through
-    /// unchanged. `None` if a sealed ETag does not open.
-    fn open_etag(oek: &Secret, stored: &str) -> Option<String> {
-        if stored.contains('-') || stored.len() < 64 {
-            return Some(stored.to_string());
-        }
-        let raw = hex::decode(stored).ok()?;
-        let plain = dare::decrypt_buffer(&dare::Key::new(*etag_key(oek)), 0, &raw).ok()?;
-        Some(hex::encode(plain))
     }
 
     #[test]

@@ -36,6 +36,8 @@ use crate::store::{ByteStream, Encryption, ObjectMeta, Span, SseKind, StoreError
 const UPLOAD_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// At most this many upload keys are kept; the oldest go first.
 const UPLOAD_KEYS_MAX: usize = 10_000;
+/// At most this many opened SSE-S3 ETags are remembered (then the memory starts over).
+const ETAGS_MAX: usize = 100_000;
 
 /// The server's encryption settings and KMS.
 pub struct Sse {
@@ -46,6 +48,9 @@ pub struct Sse {
     insecure_customer_keys: bool,
     /// Object keys of multipart uploads in progress, by upload ID.
     upload_keys: Mutex<HashMap<String, (Secret, Instant)>>,
+    /// SSE-S3 ETags already opened: sealed form (unique per object version) → MD5 hex,
+    /// so listings and conditional requests need no KMS call for objects seen before.
+    etags: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Sse {
@@ -195,7 +200,19 @@ impl Opened {
             record: self.record.clone(),
             data_key: keys::part_key(&self.oek, number as u32),
             oek: self.oek.clone(),
+            part: true,
         }
+    }
+
+    /// The ETag clients see for a stored one (a sealed SSE-S3 ETag is opened).
+    pub fn etag(&self, stored: &str) -> S3Result<String> {
+        keys::open_etag(&self.oek, stored).ok_or_else(|| {
+            error(
+                "XMinioObjectTampered",
+                500,
+                "The requested object was modified and may be compromised",
+            )
+        })
     }
 
     /// SSE-C key rotation (spec §4.4): the same object key re-sealed under `new`, with
@@ -227,6 +244,9 @@ pub struct Sealing {
     /// The key of the DARE stream: the object key, or the part's key.
     data_key: Secret,
     oek: Secret,
+    /// A part of a multipart upload (its SSE-S3 ETag stays the plain MD5, which the
+    /// client sends back in CompleteMultipartUpload and the multipart ETag is made of).
+    part: bool,
 }
 
 impl std::fmt::Debug for Sealing {
@@ -243,14 +263,19 @@ impl Sealing {
         &self.record
     }
 
-    /// The ETag for a body with this MD5: the MD5 itself for SSE-S3 (as AWS shows it);
-    /// for SSE-C and SSE-KMS a keyed digest of it ([`keys::opaque_etag`]), which says
-    /// nothing about the data yet is the same when the same bytes are uploaded again
-    /// under the same object key (a retried part keeps its ETag).
+    /// The ETag to store for a body with this MD5. SSE-S3: the MD5 sealed as MinIO
+    /// stores it ([`keys::seal_etag`]; clients see the MD5, as AWS shows it), a part's
+    /// MD5 as it is. SSE-C and SSE-KMS: a keyed digest of it ([`keys::opaque_etag`]),
+    /// which says nothing about the data yet is the same when the same bytes are
+    /// uploaded again under the same object key (a retried part keeps its ETag).
     pub fn etag(&self, md5: Option<&[u8; 16]>) -> StoreResult<String> {
         let md5 = md5.ok_or_else(|| StoreError::Internal("body MD5 missing".into()))?;
         Ok(match self.record.kind {
-            SseKind::S3 => hex::encode(md5),
+            SseKind::S3 if self.part => hex::encode(md5),
+            SseKind::S3 => hex::encode(
+                keys::seal_etag(&self.oek, md5)
+                    .ok_or_else(|| StoreError::Internal("seal ETag".into()))?,
+            ),
             SseKind::C | SseKind::Kms => keys::opaque_etag(&self.oek, md5),
         })
     }
@@ -284,6 +309,7 @@ impl Sse {
             auto,
             insecure_customer_keys: false,
             upload_keys: Mutex::new(HashMap::new()),
+            etags: Mutex::new(HashMap::new()),
         }
     }
 
@@ -410,6 +436,7 @@ impl Sse {
             record,
             data_key: oek.clone(),
             oek,
+            part: false,
         }))
     }
 
@@ -563,6 +590,51 @@ impl Sse {
         m.get(upload)
             .filter(|(_, t)| t.elapsed() < UPLOAD_KEY_TTL)
             .map(|(k, _)| k.clone())
+    }
+
+    /// Remembers the ETag clients see for a stored sealed one.
+    pub fn remember_etag(&self, stored: &str, visible: &str) {
+        if !keys::is_sealed_etag(stored) {
+            return;
+        }
+        if let Ok(mut m) = self.etags.lock() {
+            if m.len() >= ETAGS_MAX {
+                m.clear();
+            }
+            m.insert(stored.to_string(), visible.to_string());
+        }
+    }
+
+    /// The ETag clients see for a stored one, if it needs no KMS call: not sealed, or
+    /// opened before.
+    pub fn known_etag(&self, stored: &str) -> Option<String> {
+        if !keys::is_sealed_etag(stored) {
+            return Some(stored.to_string());
+        }
+        self.etags.lock().ok()?.get(stored).cloned()
+    }
+
+    /// The ETag clients see for an object: a sealed SSE-S3 ETag is opened with the
+    /// object key (`opened`, or one KMS call), once per object version.
+    pub async fn visible_etag(
+        &self,
+        bucket: &str,
+        meta: &ObjectMeta,
+        opened: Option<&Opened>,
+    ) -> S3Result<String> {
+        if let Some(known) = self.known_etag(&meta.etag) {
+            return Ok(known);
+        }
+        let visible = match (opened, &meta.encryption) {
+            (Some(o), _) => o.etag(&meta.etag)?,
+            (None, Some(record)) => self
+                .open(bucket, &meta.key, record, None)
+                .await?
+                .etag(&meta.etag)?,
+            (None, None) => meta.etag.clone(),
+        };
+        self.remember_etag(&meta.etag, &visible);
+        Ok(visible)
     }
 
     /// Forgets an upload's key (completed or aborted).
