@@ -93,10 +93,35 @@ pub(crate) async fn kms_from_env(
             std::sync::Arc::new(key)
         }
     };
-    kms::self_test(kms.as_ref())
-        .await
-        .map_err(|e| anyhow!("Failed to connect to KMS ({}): {e}", kms.kind()))?;
+    kms::self_test(kms.as_ref()).await.map_err(|e| {
+        let hint = setting_at_fault(kms.kind(), &e)
+            .map(|s| format!(" (check {s})"))
+            .unwrap_or_default();
+        anyhow!("Failed to connect to KMS ({}): {e}{hint}", kms.kind())
+    })?;
     Ok(Some(kms))
+}
+
+/// The setting most likely at fault when the start-up check fails.
+fn setting_at_fault(kind: &str, e: &kms::Error) -> Option<&'static str> {
+    use kms::ErrorKind as K;
+    let text = e.to_string();
+    let tls = text.contains("certificate") || text.contains("UnknownIssuer");
+    Some(match (kind, e.kind()) {
+        ("KES", K::Unavailable) if tls => "MINIO_KMS_KES_CAPATH",
+        ("KES", K::Unavailable) => "MINIO_KMS_KES_ENDPOINT",
+        ("KES", K::NotAuthorized) => {
+            "MINIO_KMS_KES_CERT_FILE/MINIO_KMS_KES_KEY_FILE or MINIO_KMS_KES_API_KEY, and the key server's policy for that identity"
+        }
+        ("KES", K::KeyNotFound) => "MINIO_KMS_KES_KEY_NAME",
+        ("Vault transit", K::Unavailable) if tls => "MINIO_KMS_VAULT_CAPATH",
+        ("Vault transit", K::Unavailable) => "MINIO_KMS_VAULT_ENDPOINT",
+        ("Vault transit", K::NotAuthorized) => {
+            "MINIO_KMS_VAULT_APPROLE_ID/MINIO_KMS_VAULT_APPROLE_SECRET"
+        }
+        ("Vault transit", K::KeyNotFound) => "MINIO_KMS_VAULT_KEY_NAME",
+        _ => return None,
+    })
 }
 
 fn env(name: &str) -> Option<String> {
