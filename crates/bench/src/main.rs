@@ -43,9 +43,22 @@
 //! Flags: `--s3s-fs PATH` (default `/work/bench-tools/bin/s3s-fs`), `--weed PATH` (default
 //! `/work/bench-tools/weed`), `--no-s3s-fs`, `--no-weed`, `--secs 5`, `--warmup 0.5`,
 //! `--concurrency 16`, `--large-ops 32` (measured 64 MiB requests per scenario),
-//! `--max-total-secs 900`, `--stream-gib 0`, `--stream-all`. Requests are signed by the
-//! bench's own SigV4 signer (`coffer_bench::sigv4`, unit-tested against AWS's published
-//! example).
+//! `--max-total-secs 900`, `--stream-gib 0`, `--stream-all`, `--sse`. Requests are signed
+//! by the bench's own SigV4 signer (`coffer_bench::sigv4`, unit-tested against AWS's
+//! published example).
+//!
+//! With `--sse` it measures server-side encryption instead: PUT and GET of 1 MiB and
+//! 64 MiB objects for Coffer without encryption, with SSE-S3 (`x-amz-server-side-encryption:
+//! AES256` on every PUT; a `coffer kes server` started on loopback is the KMS) and with
+//! SSE-C (customer key headers on every PUT and GET; the server runs with
+//! `--insecure-sse-c`, as every row speaks plain HTTP), and for SeaweedFS without
+//! encryption and with its SSE-S3 (a random key-encryption key in `WEED_S3_SSE_KEK`). It
+//! reports each encrypted row against the unencrypted row of the same run, and the key
+//! server's generate and decrypt calls per object.
+//!
+//! ```text
+//! target/release/coffer-bench s3 --sse --secs 10
+//! ```
 
 mod kes;
 mod load;
@@ -67,7 +80,8 @@ struct Cli {
 enum Cmd {
     /// Key server `generate`/`decrypt` against OpenBao transit.
     Kes(KesArgs),
-    /// S3 PUT/GET of coffer server against s3s-fs and SeaweedFS, and streaming memory.
+    /// S3 PUT/GET of coffer server against s3s-fs and SeaweedFS, streaming memory, and
+    /// (`--sse`) the cost of server-side encryption.
     S3(S3Args),
 }
 
@@ -140,6 +154,12 @@ pub struct S3Args {
     /// Stream that object through the baselines too.
     #[arg(long)]
     pub stream_all: bool,
+    /// The encryption comparison instead of the default matrix: rows coffer, coffer
+    /// SSE-S3 (KES), coffer SSE-C, SeaweedFS and SeaweedFS SSE-S3 (no s3s-fs), 1 MiB and
+    /// 64 MiB objects, every scenario timed by --secs, and the key server's calls per
+    /// object.
+    #[arg(long)]
+    pub sse: bool,
 }
 
 #[tokio::main]

@@ -124,7 +124,7 @@ pub fn start_coffer(bin: &Path) -> Result<CofferServer> {
     let cfg_path = dir.path().join("config.yml");
     std::fs::write(&cfg_path, config)?;
 
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .args(["kes", "server", "--config"])
         .arg(&cfg_path)
         .stdin(Stdio::null())
@@ -132,18 +132,35 @@ pub fn start_coffer(bin: &Path) -> Result<CofferServer> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("start {}", bin.display()))?;
-    let stderr = child.stderr.take().context("stderr of coffer")?;
-    let mut proc = Proc(child);
+    let (proc, addr) = wait_for_listen(child, "coffer kes server listening on https://")?;
+    Ok(CofferServer {
+        addr: addr
+            .parse()
+            .with_context(|| format!("listen address {addr:?}"))?,
+        cert,
+        api_key,
+        _proc: proc,
+        _dir: dir,
+    })
+}
 
-    // Reads stderr to its end on a thread (so the pipe never fills) and hands over the
-    // listen address, or the lines printed before a failure.
+/// Takes charge of `child` (spawned with a piped stderr) and waits, bounded, for the
+/// stderr line that starts with `prefix`; returns the process and the rest of that line
+/// (a listen address). Stderr is read to its end on a thread, so the pipe never fills;
+/// on failure the error carries the lines printed before it.
+pub fn wait_for_listen(mut child: Child, prefix: &'static str) -> Result<(Proc, String)> {
+    let stderr = child
+        .stderr
+        .take()
+        .context("stderr of the child was not piped")?;
+    let mut proc = Proc(child);
     let (tx, rx) = std::sync::mpsc::channel::<Result<String, String>>();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let Some(sender) = tx.as_ref() else { continue };
-            match line.strip_prefix("coffer kes server listening on https://") {
+            match line.strip_prefix(prefix) {
                 Some(addr) => {
                     let _ = sender.send(Ok(addr.to_string()));
                     tx = None;
@@ -156,26 +173,17 @@ pub fn start_coffer(bin: &Path) -> Result<CofferServer> {
     });
     let deadline = Instant::now() + START_TIMEOUT;
     let mut lines = Vec::new();
-    let addr = loop {
+    loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(Ok(addr)) => break addr,
+            Ok(Ok(addr)) => return Ok((proc, addr)),
             Ok(Err(line)) => lines.push(line),
             Err(_) => {
                 proc.check_alive("coffer kes server")?;
                 bail!("coffer kes server did not start: {}", lines.join(" | "));
             }
         }
-    };
-    Ok(CofferServer {
-        addr: addr
-            .parse()
-            .with_context(|| format!("listen address {addr:?}"))?,
-        cert,
-        api_key,
-        _proc: proc,
-        _dir: dir,
-    })
+    }
 }
 
 /// A running `bao server -dev`.

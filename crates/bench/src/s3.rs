@@ -1,36 +1,33 @@
 //! `coffer-bench s3`: PUT and GET throughput and latency of `coffer server` against the
 //! s3s sample server (`s3s-fs`) and SeaweedFS (`weed server -s3`), each on its own
 //! temporary data directory, plus the server's peak memory while one large object streams
-//! through it.
+//! through it. With `--sse`, the encryption comparison instead: Coffer without
+//! encryption, with SSE-S3 (a `coffer kes server` on loopback as KMS) and with SSE-C,
+//! SeaweedFS without encryption and with its SSE-S3, and the KMS calls per object.
 //!
 //! The load generator signs every request itself (SigV4, `UNSIGNED-PAYLOAD` for object
 //! bodies, see `coffer_bench::sigv4`), speaks HTTP/1.1 over one keep-alive connection per
 //! worker, streams PUT bodies from one shared 1 MiB buffer and counts GET bodies without
 //! keeping them, so its own memory stays small whatever the object size.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+mod client;
+mod report;
+mod servers;
+mod sse;
+
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use bytes::Bytes;
-use coffer_bench::sigv4::{self, Credentials, ToSign};
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
-use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::load::Outcome;
-use crate::procs::{self, cpu_seconds, status_kib, Proc, TempDir};
+use crate::procs::{cpu_seconds, status_kib};
 use crate::S3Args;
+use client::Client;
+use servers::{prepare, start, Bins, Row, Server, Setup, System};
+use sse::{KeyServer, KmsCounters, Sse};
 
 const ACCESS_KEY: &str = "benchadmin";
 const SECRET_KEY: &str = "bench-secret-key-do-not-use";
@@ -38,27 +35,10 @@ const BUCKET: &str = "bench";
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
 const GIB: f64 = (1u64 << 30) as f64;
-/// How long a server may take to answer its first bucket creation.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// A worker gives up after this many failed requests.
 const MAX_ERRORS: u64 = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum System {
-    Coffer,
-    S3sFs,
-    Seaweed,
-}
-
-impl System {
-    fn label(self) -> &'static str {
-        match self {
-            System::Coffer => "coffer",
-            System::S3sFs => "s3s-fs",
-            System::Seaweed => "SeaweedFS",
-        }
-    }
-}
+/// Seed of the pseudo-random bytes every PUT body is cut from.
+const PAYLOAD_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verb {
@@ -86,47 +66,26 @@ enum Plan {
 
 #[derive(Debug)]
 struct Scenario {
-    system: System,
+    row: Row,
     verb: Verb,
     size: u64,
     workers: usize,
     out: Option<Outcome>,
     /// Bytes moved by the measured requests.
     bytes: u64,
+    /// Successful requests, warm-up included (the objects a KMS call count is divided by).
+    objects: u64,
+    /// Key server counters over the scenario, warm-up included (SSE-S3 on Coffer only).
+    kms: Option<KmsCounters>,
     skipped: Option<String>,
 }
 
-/// A running server under test.
+/// What the set-up check of one row found.
 #[derive(Debug)]
-struct Server {
-    system: System,
-    addr: SocketAddr,
-    log: PathBuf,
-    proc: Proc,
-    _dir: TempDir,
-}
-
-impl Server {
-    fn pid(&self) -> u32 {
-        self.proc.pid()
-    }
-
-    fn check_alive(&mut self) -> Result<()> {
-        let what = self.system.label();
-        self.proc.check_alive(what).map_err(|e| {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(10).collect();
-            anyhow::anyhow!("{e}; log tail: {}", tail.join(" | "))
-        })
-    }
-}
-
-/// The binaries to run.
-#[derive(Debug, Clone)]
-struct Bins {
-    coffer: PathBuf,
-    s3s_fs: Option<PathBuf>,
-    weed: Option<PathBuf>,
+struct AtRest {
+    row: Row,
+    /// A 32-byte run of the object's plaintext was found in the data directory.
+    plaintext_found: bool,
 }
 
 pub async fn main(args: S3Args) -> Result<()> {
@@ -171,40 +130,93 @@ pub async fn main(args: S3Args) -> Result<()> {
     };
     let bins = Bins {
         coffer,
-        s3s_fs: pick(args.no_s3s_fs, &args.s3s_fs, "/work/bench-tools/bin/s3s-fs")?,
+        // s3s-fs has no server-side encryption: not part of the --sse comparison.
+        s3s_fs: pick(
+            args.no_s3s_fs || args.sse,
+            &args.s3s_fs,
+            "/work/bench-tools/bin/s3s-fs",
+        )?,
         weed: pick(args.no_weed, &args.weed, "/work/bench-tools/weed")?,
     };
-    let mut systems = vec![System::Coffer];
+    let mut rows = vec![Row::new(System::Coffer, Sse::None)];
+    if args.sse {
+        rows.push(Row::new(System::Coffer, Sse::S3));
+        rows.push(Row::new(System::Coffer, Sse::C));
+    }
     if bins.s3s_fs.is_some() {
-        systems.push(System::S3sFs);
+        rows.push(Row::new(System::S3sFs, Sse::None));
     }
     if bins.weed.is_some() {
-        systems.push(System::Seaweed);
+        rows.push(Row::new(System::Seaweed, Sse::None));
+        if args.sse {
+            rows.push(Row::new(System::Seaweed, Sse::S3));
+        }
     }
+    let sizes: &[u64] = if args.sse {
+        &[MIB, 64 * MIB]
+    } else {
+        &[4 * KIB, MIB, 64 * MIB]
+    };
 
-    // Every system keeps running through the matrix (each on its own data directory), so
-    // scenarios can alternate between them without restarts.
-    let mut servers = Vec::new();
-    for &system in &systems {
-        let mut server = start(system, &bins)?;
+    let mut kes = if args.sse {
+        let t = Instant::now();
+        let k = KeyServer::start(&bins.coffer).await?;
+        eprintln!(
+            "coffer kes server on {} ready in {:.1} s (pid {})",
+            k.endpoint,
+            t.elapsed().as_secs_f64(),
+            k.pid()
+        );
+        Some(k)
+    } else {
+        None
+    };
+    let weed_kek = args.sse.then(|| hex::encode(random_bytes::<32>()));
+
+    // Every server keeps running through the matrix (each on its own data directory), so
+    // scenarios can alternate between them without restarts. Each Coffer row has its own
+    // server; SeaweedFS serves its rows from one (with the KEK set when one asks SSE-S3).
+    let mut servers: Vec<Server> = Vec::new();
+    for &row in &rows {
+        if servers.iter().any(|s| s.serves(row)) {
+            continue;
+        }
+        let setup = match (row.system, row.sse) {
+            (System::Coffer, Sse::S3) => Setup::Kes(kes.as_ref().context("no key server")?),
+            (System::Coffer, Sse::C) => Setup::SseC,
+            (System::Seaweed, _) => match &weed_kek {
+                Some(kek) => Setup::WeedKek(kek),
+                None => Setup::Plain,
+            },
+            _ => Setup::Plain,
+        };
+        let mut server = start(row.system, setup, &bins)?;
         let t = Instant::now();
         prepare(&mut server).await?;
         eprintln!(
             "{} on http://{} ready in {:.1} s (pid {})",
-            system.label(),
+            row.label(),
             server.addr,
             t.elapsed().as_secs_f64(),
             server.pid()
         );
         servers.push(server);
     }
+    let mut at_rest = Vec::new();
+    if args.sse {
+        for (i, &row) in rows.iter().enumerate() {
+            let server = server_of(&mut servers, row)?;
+            at_rest.push(check_row(server, row, i as u64).await?);
+        }
+    }
     let chunk = payload_chunk();
-    for server in &mut servers {
-        for size in [4 * KIB, MIB, 64 * MIB] {
-            let mut c = Client::connect(server.addr).await?;
-            c.put(&get_key(size), size, &chunk)
+    for &row in &rows {
+        let server = server_of(&mut servers, row)?;
+        for &size in sizes {
+            let mut c = Client::connect(server.addr, row.sse).await?;
+            c.put(&get_key(size, row.sse), size, &chunk)
                 .await
-                .with_context(|| format!("{}: put {}", server.system.label(), get_key(size)))?;
+                .with_context(|| format!("{}: put {}", row.label(), get_key(size, row.sse)))?;
         }
     }
 
@@ -213,17 +225,19 @@ pub async fn main(args: S3Args) -> Result<()> {
         Duration::from_secs_f64(args.secs),
     );
     let mut scenarios: Vec<Scenario> = Vec::new();
-    for size in [4 * KIB, MIB, 64 * MIB] {
+    for &size in sizes {
         for verb in [Verb::Put, Verb::Get] {
             for workers in [1, args.concurrency] {
-                for &system in &systems {
+                for &row in &rows {
                     scenarios.push(Scenario {
-                        system,
+                        row,
                         verb,
                         size,
                         workers,
                         out: None,
                         bytes: 0,
+                        objects: 0,
+                        kms: None,
                         skipped: None,
                     });
                 }
@@ -233,37 +247,57 @@ pub async fn main(args: S3Args) -> Result<()> {
 
     let started = Instant::now();
     let budget = Duration::from_secs_f64(args.max_total_secs);
-    let n_sys = systems.len();
-    for (g, group) in scenarios.chunks_mut(n_sys).enumerate() {
-        // The system that goes first rotates from one scenario to the next.
-        for k in 0..n_sys {
-            let s = &mut group[(g + k) % n_sys];
+    let n_rows = rows.len();
+    for (g, group) in scenarios.chunks_mut(n_rows).enumerate() {
+        // The row that goes first rotates from one scenario to the next.
+        for k in 0..n_rows {
+            let s = &mut group[(g + k) % n_rows];
             if started.elapsed() > budget {
                 s.skipped = Some("total time budget spent".into());
                 continue;
             }
-            let plan = if s.size >= 64 * MIB {
+            // The encryption comparison times every size (a request started in the window
+            // runs to its end), so 64 MiB figures rest on as many seconds as the others.
+            let plan = if s.size >= 64 * MIB && !args.sse {
                 Plan::Count((args.large_ops / s.workers as u64).max(1))
             } else {
                 time_plan
             };
-            let Some(server) = servers.iter_mut().find(|x| x.system == s.system) else {
-                continue;
-            };
+            let server = server_of(&mut servers, s.row)?;
             server.check_alive()?;
-            match run(server, s.verb, s.size, s.workers, plan, &chunk).await {
-                Ok((out, bytes)) => {
+            // The key server's counters around the SSE-S3 scenarios of Coffer.
+            let mut kms = kes
+                .as_mut()
+                .filter(|_| s.row == Row::new(System::Coffer, Sse::S3));
+            let before = match kms.as_mut() {
+                Some(k) => Some(k.counters().await?),
+                None => None,
+            };
+            let result = run(server, s.row, s.verb, s.size, s.workers, plan, &chunk).await;
+            if let (Some(k), Some(b)) = (kms, before) {
+                s.kms = Some(k.counters().await?.since(&b));
+            }
+            match result {
+                Ok(m) => {
+                    let out = m.out;
                     eprintln!(
-                        "{:<9} {} {:>6} x{:<3} {:>8.1} MiB/s {:>8.0} ops/s  p50 {:>8.2} ms  p99 {:>8.2} ms  server {} s/GiB{}",
-                        s.system.label(),
+                        "{:<20} {} {:>6} x{:<3} {:>8.1} MiB/s {:>8.0} ops/s  p50 {:>8.2} ms  p99 {:>8.2} ms  server {} s/GiB{}{}",
+                        s.row.label(),
                         s.verb.label(),
                         size_label(s.size),
                         s.workers,
-                        mib_s(bytes, out.secs),
+                        mib_s(m.bytes, out.secs),
                         out.rate(),
                         out.ms(0.5),
                         out.ms(0.99),
-                        opt(cpu_per_gib(&out, bytes), 2),
+                        opt(cpu_per_gib(&out, m.bytes), 2),
+                        match &s.kms {
+                            Some(k) => format!(
+                                "  KMS: {} generate, {} decrypt for {} objects",
+                                k.generate, k.decrypt, m.objects
+                            ),
+                            None => String::new(),
+                        },
                         if out.errors > 0 {
                             format!("  {} errors: {}", out.errors, out.first_error.clone().unwrap_or_default())
                         } else {
@@ -271,12 +305,13 @@ pub async fn main(args: S3Args) -> Result<()> {
                         },
                     );
                     s.out = Some(out);
-                    s.bytes = bytes;
+                    s.bytes = m.bytes;
+                    s.objects = m.objects;
                 }
                 Err(e) => {
                     eprintln!(
                         "{} {} {} x{} failed: {e:#}",
-                        s.system.label(),
+                        s.row.label(),
                         s.verb.label(),
                         size_label(s.size),
                         s.workers
@@ -291,12 +326,18 @@ pub async fn main(args: S3Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     drop(servers);
+    drop(kes);
 
     let mut memory = Vec::new();
     if args.stream_gib > 0 {
         let mut which = vec![System::Coffer];
         if args.stream_all {
-            which.extend(systems.iter().copied().filter(|s| *s != System::Coffer));
+            which.extend(
+                rows.iter()
+                    .map(|r| r.system)
+                    .filter(|s| *s != System::Coffer),
+            );
+            which.dedup();
         }
         for system in which {
             match stream(system, &bins, args.stream_gib * 1024 * MIB, &chunk).await {
@@ -307,26 +348,89 @@ pub async fn main(args: S3Args) -> Result<()> {
     }
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    print_report(&scenarios, &systems, &memory, &args, cores);
+    report::print(&scenarios, &rows, &memory, &at_rest, &args, cores);
     Ok(())
+}
+
+/// The server that takes the requests of `row`.
+fn server_of(servers: &mut [Server], row: Row) -> Result<&mut Server> {
+    servers
+        .iter_mut()
+        .find(|s| s.serves(row))
+        .with_context(|| format!("no server for {}", row.label()))
+}
+
+/// PUTs a 4 KiB object of bytes no other object has with the row's encryption, reads it
+/// back, and looks for a run of its plaintext in the server's data directory.
+async fn check_row(server: &mut Server, row: Row, seed: u64) -> Result<AtRest> {
+    let body = pseudo_random(PAYLOAD_SEED ^ (seed + 1).wrapping_mul(0x1000_0001), 4 * KIB);
+    let key = format!("marker{}", row.sse.key_suffix());
+    let mut c = Client::connect(server.addr, row.sse).await?;
+    c.put(&key, 4 * KIB, &body)
+        .await
+        .with_context(|| format!("{}: first PUT", row.label()))?;
+    let back = c
+        .get_bytes(&key)
+        .await
+        .with_context(|| format!("{}: first GET", row.label()))?;
+    ensure!(
+        back == body,
+        "{}: the object read back differs from the one written",
+        row.label()
+    );
+    let plaintext_found = sse::found_at_rest(&server.data, &body[1000..1032])?;
+    eprintln!(
+        "{}: round trip ok; plaintext {} in the data directory",
+        row.label(),
+        if plaintext_found {
+            "found"
+        } else {
+            "not found"
+        }
+    );
+    if row.sse != Sse::None && plaintext_found {
+        bail!(
+            "{}: the object's plaintext is stored in {}: the server did not encrypt it",
+            row.label(),
+            server.data.display()
+        );
+    }
+    Ok(AtRest {
+        row,
+        plaintext_found,
+    })
+}
+
+/// `N` random bytes from the operating system's generator.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    // Only the SeaweedFS KEK comes from here; a failure leaves zeros, still a valid key.
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    b
 }
 
 /// The body of every PUT: one 1 MiB buffer of pseudo-random bytes, repeated (and cut).
 fn payload_chunk() -> Bytes {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut v = Vec::with_capacity(MIB as usize);
-    while v.len() < MIB as usize {
-        // xorshift64*: cheap bytes that no server can compress or deduplicate by accident.
+    pseudo_random(PAYLOAD_SEED, MIB)
+}
+
+/// `len` bytes of xorshift64*: cheap bytes that no server can compress or deduplicate by
+/// accident.
+fn pseudo_random(seed: u64, len: u64) -> Bytes {
+    let mut x = seed.max(1);
+    let mut v = Vec::with_capacity(len as usize + 8);
+    while (v.len() as u64) < len {
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
         v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
     }
+    v.truncate(len as usize);
     Bytes::from(v)
 }
 
-fn get_key(size: u64) -> String {
-    format!("get-{size}")
+fn get_key(size: u64, sse: Sse) -> String {
+    format!("get-{size}{}", sse.key_suffix())
 }
 
 fn size_label(size: u64) -> String {
@@ -344,144 +448,29 @@ fn request_timeout(size: u64) -> Duration {
     Duration::from_secs(10) + Duration::from_secs_f64(size as f64 / (10.0 * MIB as f64))
 }
 
-/// Starts `system` on a free loopback port with its own temporary data directory.
-fn start(system: System, bins: &Bins) -> Result<Server> {
-    let tag = match system {
-        System::Coffer => "s3-coffer",
-        System::S3sFs => "s3-s3sfs",
-        System::Seaweed => "s3-weed",
-    };
-    let dir = TempDir::new(tag)?;
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data)?;
-    let addr = procs::free_port()?;
-    let log = dir.path().join("server.log");
-    let out = std::fs::File::create(&log)?;
-    let mut cmd;
-    match system {
-        System::Coffer => {
-            cmd = Command::new(&bins.coffer);
-            cmd.arg("server")
-                .arg(&data)
-                .args(["--address", &addr.to_string(), "--quiet"])
-                .env("MINIO_ROOT_USER", ACCESS_KEY)
-                .env("MINIO_ROOT_PASSWORD", SECRET_KEY);
-        }
-        System::S3sFs => {
-            let bin = bins.s3s_fs.as_ref().context("no s3s-fs binary")?;
-            cmd = Command::new(bin);
-            cmd.args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
-                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-                .arg(&data);
-        }
-        System::Seaweed => {
-            let bin = bins.weed.as_ref().context("no weed binary")?;
-            let config = dir.path().join("s3.json");
-            let identities = serde_json::json!({
-                "identities": [{
-                    "name": "bench",
-                    "credentials": [{ "accessKey": ACCESS_KEY, "secretKey": SECRET_KEY }],
-                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                }]
-            });
-            std::fs::write(&config, serde_json::to_vec_pretty(&identities)?)?;
-            let port = |name: &str| -> Result<String> {
-                Ok(format!("-{name}={}", procs::free_port()?.port()))
-            };
-            cmd = Command::new(bin);
-            cmd.arg("server")
-                .arg(format!("-dir={}", data.display()))
-                .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
-                .arg(port("master.port")?)
-                .arg(port("master.port.grpc")?)
-                .arg(port("volume.port")?)
-                .arg(port("volume.port.grpc")?)
-                .arg(port("filer.port")?)
-                .arg(port("filer.port.grpc")?)
-                .arg("-s3")
-                .arg(format!("-s3.port={}", addr.port()))
-                .arg(port("s3.port.grpc")?)
-                .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
-                .arg(format!("-s3.config={}", config.display()))
-                .arg(format!(
-                    "-s3.localSocket={}",
-                    dir.path().join("s3.sock").display()
-                ))
-                .arg("-master.volumeSizeLimitMB=1024")
-                .env("HOME", dir.path());
-        }
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .with_context(|| format!("start {}", system.label()))?;
-    Ok(Server {
-        system,
-        addr,
-        log,
-        proc: Proc::new(child),
-        _dir: dir,
-    })
+/// What one scenario measured.
+#[derive(Debug)]
+struct Measured {
+    out: Outcome,
+    /// Bytes moved by the measured requests.
+    bytes: u64,
+    /// Successful requests, warm-up included.
+    objects: u64,
 }
 
-/// Waits (bounded) until the server creates the bucket, then checks one PUT/GET round trip.
-async fn prepare(server: &mut Server) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    let mut last = String::new();
-    loop {
-        server.check_alive()?;
-        if Instant::now() > deadline {
-            bail!(
-                "{} not ready after {START_TIMEOUT:?}: {last}",
-                server.system.label()
-            );
-        }
-        match Client::connect(server.addr).await {
-            Ok(mut c) => match c.create_bucket().await {
-                Ok((200, _)) => break,
-                Ok((409, body)) if body.contains("BucketAlreadyOwnedByYou") => break,
-                Ok((s, body)) => last = format!("HTTP {s}: {body}"),
-                Err(e) => last = format!("{e:#}"),
-            },
-            Err(e) => last = format!("{e:#}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let chunk = payload_chunk();
-    let mut c = Client::connect(server.addr).await?;
-    // A new bucket may take a moment to take writes on SeaweedFS: retry the first PUT.
-    let mut tries = 0;
-    loop {
-        match c.put("hello", 4 * KIB, &chunk).await {
-            Ok(()) => break,
-            Err(e) if tries < 50 => {
-                last = format!("{e:#}");
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                c = Client::connect(server.addr).await?;
-            }
-            Err(e) => bail!("first PUT: {e:#} (earlier: {last})"),
-        }
-    }
-    let n = c.get("hello", 4 * KIB).await?;
-    ensure!(n == 4 * KIB, "GET returned {n} bytes");
-    Ok(())
-}
-
-/// Runs one scenario; returns its outcome and the bytes moved by measured requests.
+/// Runs one scenario.
 async fn run(
     server: &Server,
+    row: Row,
     verb: Verb,
     size: u64,
     workers: usize,
     plan: Plan,
     chunk: &Bytes,
-) -> Result<(Outcome, u64)> {
+) -> Result<Measured> {
     let mut clients = Vec::with_capacity(workers);
     for _ in 0..workers {
-        clients.push(Client::connect(server.addr).await?);
+        clients.push(Client::connect(server.addr, row.sse).await?);
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(workers + 1));
     let mut tasks = Vec::new();
@@ -490,23 +479,28 @@ async fn run(
         let chunk = chunk.clone();
         let addr = server.addr;
         let key = match verb {
-            Verb::Put => format!("put-{size}-w{w}"),
-            Verb::Get => get_key(size),
+            Verb::Put => format!("put-{size}-w{w}{}", row.sse.key_suffix()),
+            Verb::Get => get_key(size, row.sse),
         };
         tasks.push(tokio::spawn(async move {
             let mut out = Outcome::new()?;
             // Warm-up, unmeasured; a failure here fails the scenario.
+            let mut warm = 0u64;
             match plan {
                 Plan::Time(warmup, _) => {
                     let end = Instant::now() + warmup;
                     loop {
                         op(&mut c, verb, &key, size, &chunk).await?;
+                        warm += 1;
                         if Instant::now() >= end {
                             break;
                         }
                     }
                 }
-                Plan::Count(_) => op(&mut c, verb, &key, size, &chunk).await?,
+                Plan::Count(_) => {
+                    op(&mut c, verb, &key, size, &chunk).await?;
+                    warm += 1;
+                }
             }
             barrier.wait().await;
             let t_start = Instant::now();
@@ -537,11 +531,11 @@ async fn run(
                     out.first_error = Some(err);
                 }
                 // The connection may be unusable after a failure.
-                if let Ok(fresh) = Client::connect(addr).await {
+                if let Ok(fresh) = Client::connect(addr, row.sse).await {
                     c = fresh;
                 }
             }
-            Ok::<_, anyhow::Error>(out)
+            Ok::<_, anyhow::Error>((out, warm))
         }));
     }
     let bound = match plan {
@@ -566,17 +560,24 @@ async fn run(
     let client0 = cpu_seconds("self");
     let t0 = Instant::now();
     let mut total = Outcome::new()?;
+    let mut warm = 0;
     for t in tasks {
-        let out = tokio::time::timeout(bound, t)
+        let (out, w) = tokio::time::timeout(bound, t)
             .await
             .context("scenario did not finish in time")???;
         total.merge(&out)?;
+        warm += w;
     }
     total.secs = t0.elapsed().as_secs_f64();
     total.server_cpu = cpu_seconds(&pid).zip(cpu0).map(|(b, a)| b - a);
     total.client_cpu = cpu_seconds("self").zip(client0).map(|(b, a)| b - a);
     let bytes = total.hist.len() * size;
-    Ok((total, bytes))
+    let objects = warm + total.hist.len();
+    Ok(Measured {
+        out: total,
+        bytes,
+        objects,
+    })
 }
 
 /// One request of a scenario, bounded by `request_timeout`.
@@ -614,14 +615,14 @@ struct Memory {
     bench_kib: Option<u64>,
 }
 
-/// Starts a fresh `system`, PUTs one `size`-byte object from the repeated chunk and GETs it
-/// back, reading the server's peak resident set before and after each.
+/// Starts a fresh `system` (no encryption), PUTs one `size`-byte object from the repeated
+/// chunk and GETs it back, reading the server's peak resident set before and after each.
 async fn stream(system: System, bins: &Bins, size: u64, chunk: &Bytes) -> Result<Memory> {
-    let mut server = start(system, bins)?;
+    let mut server = start(system, Setup::Plain, bins)?;
     prepare(&mut server).await?;
     let pid = server.pid();
     let base_kib = status_kib(pid, "VmHWM");
-    let mut c = Client::connect(server.addr).await?;
+    let mut c = Client::connect(server.addr, Sse::None).await?;
     let t = Instant::now();
     tokio::time::timeout(request_timeout(size), c.put("stream", size, chunk))
         .await
@@ -659,162 +660,6 @@ async fn stream(system: System, bins: &Bins, size: u64, chunk: &Bytes) -> Result
     Ok(m)
 }
 
-/// A request body of `left` bytes cut from a repeated chunk, streamed frame by frame.
-#[derive(Debug)]
-struct Payload {
-    chunk: Bytes,
-    left: u64,
-}
-
-impl Body for Payload {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let me = self.get_mut();
-        if me.left == 0 || me.chunk.is_empty() {
-            return Poll::Ready(None);
-        }
-        let n = me.left.min(me.chunk.len() as u64);
-        me.left -= n;
-        Poll::Ready(Some(Ok(Frame::data(me.chunk.slice(..n as usize)))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.left == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.left)
-    }
-}
-
-/// One HTTP/1.1 keep-alive connection that signs its requests.
-#[derive(Debug)]
-struct Client {
-    send: http1::SendRequest<Payload>,
-    host: String,
-    creds: Credentials,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Result<Self> {
-        let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-            .await
-            .context("connect timed out")??;
-        tcp.set_nodelay(true)?;
-        let (send, conn) = http1::handshake(TokioIo::new(tcp)).await?;
-        tokio::spawn(conn);
-        Ok(Self {
-            send,
-            host: addr.to_string(),
-            creds: Credentials {
-                access_key: ACCESS_KEY.into(),
-                secret_key: SECRET_KEY.into(),
-                region: "us-east-1".into(),
-            },
-        })
-    }
-
-    async fn request(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Payload,
-    ) -> Result<Response<Incoming>> {
-        let hash = if body.left > 0 {
-            sigv4::UNSIGNED_PAYLOAD
-        } else {
-            sigv4::EMPTY_SHA256
-        };
-        let date = sigv4::amz_date_now();
-        let auth = sigv4::authorization(
-            &self.creds,
-            &ToSign {
-                method: method.as_str(),
-                host: &self.host,
-                path,
-                query: "",
-                headers: &[],
-                payload_hash: hash,
-                amz_date: &date,
-            },
-        );
-        let mut b = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header(HOST, &self.host)
-            .header("x-amz-date", &date)
-            .header("x-amz-content-sha256", hash)
-            .header(AUTHORIZATION, auth);
-        if method == Method::PUT {
-            b = b.header(CONTENT_LENGTH, body.left);
-        }
-        let req = b.body(body)?;
-        self.send.ready().await?;
-        Ok(self.send.send_request(req).await?)
-    }
-
-    async fn create_bucket(&mut self) -> Result<(u16, String)> {
-        let empty = Payload {
-            chunk: Bytes::new(),
-            left: 0,
-        };
-        let resp = self
-            .request(Method::PUT, &format!("/{BUCKET}"), empty)
-            .await?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    }
-
-    async fn put(&mut self, key: &str, size: u64, chunk: &Bytes) -> Result<()> {
-        let body = Payload {
-            chunk: chunk.clone(),
-            left: size,
-        };
-        let resp = self
-            .request(Method::PUT, &format!("/{BUCKET}/{key}"), body)
-            .await?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        ensure!(
-            status == 200,
-            "PUT HTTP {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        Ok(())
-    }
-
-    /// GETs `key` and counts its body without keeping it.
-    async fn get(&mut self, key: &str, size: u64) -> Result<u64> {
-        let empty = Payload {
-            chunk: Bytes::new(),
-            left: 0,
-        };
-        let resp = self
-            .request(Method::GET, &format!("/{BUCKET}/{key}"), empty)
-            .await?;
-        let status = resp.status().as_u16();
-        let mut body = resp.into_body();
-        if status != 200 {
-            let text = body.collect().await?.to_bytes();
-            bail!("GET HTTP {status}: {}", String::from_utf8_lossy(&text));
-        }
-        let mut n = 0u64;
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame?.into_data() {
-                n += data.len() as u64;
-                ensure!(n <= size, "GET body longer than {size} bytes");
-            }
-        }
-        Ok(n)
-    }
-}
-
 fn mib_s(bytes: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         bytes as f64 / MIB as f64 / secs
@@ -836,138 +681,4 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn kib_mib(v: Option<u64>) -> String {
     v.map_or("-".into(), |k| format!("{:.0}", k as f64 / 1024.0))
-}
-
-fn print_report(
-    scenarios: &[Scenario],
-    systems: &[System],
-    memory: &[Memory],
-    args: &S3Args,
-    cores: usize,
-) {
-    println!(
-        "\n{cores} cores, load generator on the same machine; {:.1} s measured per scenario \
-         after {:.1} s warm-up (64 MiB: {} requests per system and concurrency after one \
-         warm-up request per worker)\n",
-        args.secs, args.warmup, args.large_ops
-    );
-    println!("| object | op | conc | system | MiB/s | ops/s | p50 ms | p99 ms | server CPU s/GiB | server CPU µs/op | bench CPU s/GiB | errors |");
-    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
-    for s in scenarios {
-        let Some(out) = &s.out else {
-            println!(
-                "| {} | {} | {} | {} | - | - | - | - | - | - | - | {} |",
-                size_label(s.size),
-                s.verb.label(),
-                s.workers,
-                s.system.label(),
-                s.skipped.clone().unwrap_or_default()
-            );
-            continue;
-        };
-        let err = match &out.first_error {
-            Some(e) => format!("{} ({e})", out.errors),
-            None => out.errors.to_string(),
-        };
-        let bench_cpu = out
-            .client_cpu
-            .filter(|c| *c >= 0.1 && s.bytes > 0)
-            .map(|c| c / (s.bytes as f64 / GIB));
-        println!(
-            "| {} | {} | {} | {} | {:.1} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
-            size_label(s.size),
-            s.verb.label(),
-            s.workers,
-            s.system.label(),
-            mib_s(s.bytes, out.secs),
-            out.rate(),
-            out.ms(0.5),
-            out.ms(0.99),
-            opt(cpu_per_gib(out, s.bytes), 2),
-            opt(out.server_us(), 0),
-            opt(bench_cpu, 2),
-            err
-        );
-    }
-
-    let find = |system: System, verb: Verb, size: u64, workers: usize| {
-        scenarios
-            .iter()
-            .find(|s| {
-                s.system == system && s.verb == verb && s.size == size && s.workers == workers
-            })
-            .and_then(|s| s.out.as_ref().map(|o| (mib_s(s.bytes, o.secs), o)))
-    };
-    let has = |s: System| systems.contains(&s);
-    println!(
-        "\nCoffer against the baselines (throughput ratio = coffer MiB/s ÷ baseline MiB/s):\n"
-    );
-    println!("| object | op | conc | coffer MiB/s | s3s-fs MiB/s | SeaweedFS MiB/s | ÷ s3s-fs | ÷ SeaweedFS | p99 ms coffer / s3s-fs / SeaweedFS | server CPU s/GiB coffer / s3s-fs / SeaweedFS |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---|---|");
-    for size in [4 * KIB, MIB, 64 * MIB] {
-        for verb in [Verb::Put, Verb::Get] {
-            for workers in [1, args.concurrency] {
-                let Some((c, co)) = find(System::Coffer, verb, size, workers) else {
-                    continue;
-                };
-                let b = has(System::S3sFs)
-                    .then(|| find(System::S3sFs, verb, size, workers))
-                    .flatten();
-                let w = has(System::Seaweed)
-                    .then(|| find(System::Seaweed, verb, size, workers))
-                    .flatten();
-                let ratio = |x: Option<(f64, &Outcome)>| match x {
-                    Some((m, _)) if m > 0.0 => format!("**{:.2}**", c / m),
-                    _ => "-".into(),
-                };
-                let mib =
-                    |x: Option<(f64, &Outcome)>| x.map_or("-".into(), |(m, _)| format!("{m:.1}"));
-                let p99 = |x: Option<(f64, &Outcome)>| {
-                    x.map_or("-".into(), |(_, o)| format!("{:.2}", o.ms(0.99)))
-                };
-                let cpu = |x: Option<(f64, &Outcome)>| {
-                    x.map_or("-".into(), |(m, o)| {
-                        opt(cpu_per_gib(o, (m * o.secs * MIB as f64) as u64), 2)
-                    })
-                };
-                println!(
-                    "| {} | {} | {} | {c:.1} | {} | {} | {} | {} | {} / {} / {} | {} / {} / {} |",
-                    size_label(size),
-                    verb.label(),
-                    workers,
-                    mib(b),
-                    mib(w),
-                    ratio(b),
-                    ratio(w),
-                    p99(Some((c, co))),
-                    p99(b),
-                    p99(w),
-                    cpu(Some((c, co))),
-                    cpu(b),
-                    cpu(w),
-                );
-            }
-        }
-    }
-
-    if !memory.is_empty() {
-        println!(
-            "\nServer peak resident set (VmHWM) while one object streams through a fresh server:\n"
-        );
-        println!("| system | object | VmHWM after start MiB | after PUT MiB | after GET MiB | PUT MiB/s | GET MiB/s | bench VmHWM MiB |");
-        println!("|---|---|---:|---:|---:|---:|---:|---:|");
-        for m in memory {
-            println!(
-                "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {} |",
-                m.system.label(),
-                size_label(m.size),
-                kib_mib(m.base_kib),
-                kib_mib(m.put_kib),
-                kib_mib(m.get_kib),
-                m.put_mib_s,
-                m.get_mib_s,
-                kib_mib(m.bench_kib),
-            );
-        }
-    }
 }
