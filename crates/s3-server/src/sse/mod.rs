@@ -13,7 +13,9 @@
 //!
 //! KMS calls: one `generate` per object written, one `decrypt` per object read; parts of
 //! a multipart upload reuse the object key unsealed at initiate (kept in memory, zeroized,
-//! for the upload's lifetime), so parts cost no KMS call.
+//! for the upload's lifetime), so parts cost no KMS call. The sealed ETag of an SSE-S3
+//! object is opened once per object version for HEAD, listings and conditional requests
+//! ([`Sse::visible_etag`]) and remembered.
 
 pub mod bucket;
 pub mod headers;
