@@ -11,6 +11,20 @@ use super::CofferS3;
 use crate::sse::{self, headers, Opened};
 use crate::store::{ByteStream, ObjectMeta, Span};
 
+/// The [`Conditions`] of a CopyObject or UploadPartCopy input (distinct s3s types with
+/// the same field names).
+macro_rules! copy_conditions {
+    ($input:expr) => {
+        $crate::s3::copy_source::Conditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+        }
+    };
+}
+pub(crate) use copy_conditions;
+
 /// The `x-amz-copy-source-if-*` headers of a request.
 #[derive(Debug, Default)]
 pub struct Conditions<'a> {

@@ -6,7 +6,7 @@ use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 
 use super::body::Expect;
 use super::convert::{self, etag, timestamp};
-use super::copy_source::{self, Conditions};
+use super::copy_source::{self, copy_conditions};
 use super::errors::s3;
 use super::{write, CofferS3};
 use crate::sse::{self, headers as sse_headers, ResponseHeaders};
@@ -788,18 +788,7 @@ pub async fn copy(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let asked = sse_headers::requested(&req.headers, true)?;
     let i = &req.input;
-    let src = copy_source::resolve(
-        s,
-        &req,
-        &i.copy_source,
-        Conditions {
-            if_match: i.copy_source_if_match.as_ref(),
-            if_none_match: i.copy_source_if_none_match.as_ref(),
-            if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
-            if_modified_since: i.copy_source_if_modified_since.as_ref(),
-        },
-    )
-    .await?;
+    let src = copy_source::resolve(s, &req, &i.copy_source, copy_conditions!(i)).await?;
     let i = req.input;
     let replace = i
         .metadata_directive
