@@ -120,6 +120,10 @@ pub struct S3Args {
     /// The `coffer` binary to benchmark [default: target/release/coffer].
     #[arg(long)]
     pub coffer: Option<PathBuf>,
+    /// A second `coffer` binary run as one more row (`coffer before`), for before/after
+    /// figures of one run.
+    #[arg(long)]
+    pub coffer_before: Option<PathBuf>,
     /// The s3s sample server [default: $COFFER_BENCH_TOOLS/bin/s3s-fs, COFFER_BENCH_TOOLS=target/bench-tools].
     #[arg(long)]
     pub s3s_fs: Option<PathBuf>,
@@ -160,6 +164,10 @@ pub struct S3Args {
     /// object.
     #[arg(long)]
     pub sse: bool,
+    /// Run only the scenarios whose label (`4KiB PUT x1`, `64MiB GET x16`, …) has every
+    /// word of one of these filters (`PUT`, `1MiB x16`); repeat or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 #[tokio::main]

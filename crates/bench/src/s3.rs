@@ -133,13 +133,20 @@ pub async fn main(args: S3Args) -> Result<()> {
         );
         Ok(Some(p))
     };
+    if let Some(p) = &args.coffer_before {
+        ensure!(p.is_file(), "{} not found", p.display());
+    }
     let bins = Bins {
         coffer,
+        coffer_before: args.coffer_before.clone(),
         // s3s-fs has no server-side encryption: not part of the --sse comparison.
         s3s_fs: pick(args.no_s3s_fs || args.sse, &args.s3s_fs, "bin/s3s-fs")?,
         weed: pick(args.no_weed, &args.weed, "weed")?,
     };
     let mut rows = vec![Row::new(System::Coffer, Sse::None)];
+    if bins.coffer_before.is_some() {
+        rows.push(Row::new(System::CofferBefore, Sse::None));
+    }
     if args.sse {
         rows.push(Row::new(System::Coffer, Sse::S3));
         rows.push(Row::new(System::Coffer, Sse::C));
@@ -229,6 +236,12 @@ pub async fn main(args: S3Args) -> Result<()> {
     for &size in sizes {
         for verb in [Verb::Put, Verb::Get] {
             for workers in [1, args.concurrency] {
+                let label = format!("{} {} x{workers}", size_label(size), verb.label());
+                let words: Vec<&str> = label.split(' ').collect();
+                let chosen = |o: &String| o.split_whitespace().all(|w| words.contains(&w));
+                if !args.only.is_empty() && !args.only.iter().any(chosen) {
+                    continue;
+                }
                 for &row in &rows {
                     scenarios.push(Scenario {
                         row,
@@ -326,6 +339,10 @@ pub async fn main(args: S3Args) -> Result<()> {
         "matrix measured in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    // The single-stream PUT ceiling: MD5 (every plaintext PUT's ETag) of the same bytes,
+    // in this process, right after the matrix.
+    let md5_ceiling = md5_mib_s(&chunk);
+    eprintln!("MD5 of the PUT payload in the bench process: {md5_ceiling:.0} MiB/s");
     drop(servers);
     drop(kes);
 
@@ -349,7 +366,15 @@ pub async fn main(args: S3Args) -> Result<()> {
     }
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    report::print(&scenarios, &rows, &memory, &at_rest, &args, cores);
+    report::print(
+        &scenarios,
+        &rows,
+        &memory,
+        &at_rest,
+        &args,
+        cores,
+        md5_ceiling,
+    );
     Ok(())
 }
 
@@ -411,6 +436,24 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// The body of every PUT: one 1 MiB buffer of pseudo-random bytes, repeated (and cut).
+/// MD5 throughput over 64 MiB of `chunk` repeated, median of three passes.
+fn md5_mib_s(chunk: &Bytes) -> f64 {
+    use md5::Digest as _;
+    let mut rates: Vec<f64> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            let mut h = md5::Md5::new();
+            for _ in 0..64 {
+                h.update(chunk);
+            }
+            std::hint::black_box(h.finalize());
+            (64 * chunk.len() as u64) as f64 / MIB as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[1]
+}
+
 fn payload_chunk() -> Bytes {
     pseudo_random(PAYLOAD_SEED, MIB)
 }

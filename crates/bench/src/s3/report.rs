@@ -18,6 +18,7 @@ const PUT_TARGET: f64 = 0.85;
 const COFFER: Row = Row::new(System::Coffer, Sse::None);
 const COFFER_S3: Row = Row::new(System::Coffer, Sse::S3);
 const COFFER_C: Row = Row::new(System::Coffer, Sse::C);
+const BEFORE: Row = Row::new(System::CofferBefore, Sse::None);
 const S3S_FS: Row = Row::new(System::S3sFs, Sse::None);
 const WEED: Row = Row::new(System::Seaweed, Sse::None);
 const WEED_S3: Row = Row::new(System::Seaweed, Sse::S3);
@@ -32,6 +33,7 @@ pub(super) fn print(
     at_rest: &[AtRest],
     args: &S3Args,
     cores: usize,
+    md5_ceiling: f64,
 ) {
     if args.sse {
         println!(
@@ -101,6 +103,39 @@ pub(super) fn print(
                 cpu(w),
             );
         }
+    }
+
+    if rows.contains(&BEFORE) {
+        println!("\nThis coffer against the `--coffer-before` binary, same run (ratio = coffer MiB/s ÷ coffer before MiB/s):\n");
+        println!("| object | op | conc | coffer MiB/s | before MiB/s | ÷ before | p50 ms coffer / before | p99 ms coffer / before | server CPU s/GiB coffer / before |");
+        println!("|---|---|---:|---:|---:|---:|---|---|---|");
+        for &(size, verb, workers) in &cases {
+            let c = find(COFFER, verb, size, workers);
+            let Some((cm, _)) = c else { continue };
+            let b = find(BEFORE, verb, size, workers);
+            println!(
+                "| {} | {} | {} | {cm:.1} | {} | {} | {} / {} | {} / {} | {} / {} |",
+                size_label(size),
+                verb.label(),
+                workers,
+                mib(b),
+                ratio(c, b, None),
+                p50(c),
+                p50(b),
+                p99(c),
+                p99(b),
+                cpu(c),
+                cpu(b),
+            );
+        }
+    }
+
+    if let Some((put, _)) = find(COFFER, Verb::Put, 64 * MIB, 1) {
+        println!(
+            "\nSingle-stream ceiling: MD5 of the same bytes in the bench process {md5_ceiling:.0} MiB/s; \
+             coffer 64 MiB PUT x1 {put:.1} MiB/s = **{:.2}** of it\n",
+            put / md5_ceiling
+        );
     }
 
     if rows.iter().any(|r| r.sse != Sse::None) {
@@ -332,6 +367,10 @@ fn ratio(a: Found<'_>, b: Found<'_>, target: Option<f64>) -> String {
         }
         _ => "-".into(),
     }
+}
+
+fn p50(x: Found<'_>) -> String {
+    x.map_or("-".into(), |(_, o)| format!("{:.2}", o.ms(0.5)))
 }
 
 fn p99(x: Found<'_>) -> String {

@@ -20,6 +20,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum System {
     Coffer,
+    /// Another `coffer` binary (`--coffer-before`): the same run's before/after figures.
+    CofferBefore,
     S3sFs,
     Seaweed,
 }
@@ -28,6 +30,7 @@ impl System {
     pub fn label(self) -> &'static str {
         match self {
             System::Coffer => "coffer",
+            System::CofferBefore => "coffer before",
             System::S3sFs => "s3s-fs",
             System::Seaweed => "SeaweedFS",
         }
@@ -54,6 +57,8 @@ impl Row {
             (System::Seaweed, Sse::C) => "SeaweedFS SSE-C",
             (System::S3sFs, Sse::S3) => "s3s-fs SSE-S3",
             (System::S3sFs, Sse::C) => "s3s-fs SSE-C",
+            (System::CofferBefore, Sse::S3) => "coffer before SSE-S3",
+            (System::CofferBefore, Sse::C) => "coffer before SSE-C",
             (s, Sse::None) => s.label(),
         }
     }
@@ -63,6 +68,7 @@ impl Row {
 #[derive(Debug, Clone)]
 pub struct Bins {
     pub coffer: PathBuf,
+    pub coffer_before: Option<PathBuf>,
     pub s3s_fs: Option<PathBuf>,
     pub weed: Option<PathBuf>,
 }
@@ -119,6 +125,7 @@ impl Server {
 pub fn start(system: System, setup: Setup<'_>, bins: &Bins) -> Result<Server> {
     let tag = match system {
         System::Coffer => "s3-coffer",
+        System::CofferBefore => "s3-coffer-before",
         System::S3sFs => "s3-s3sfs",
         System::Seaweed => "s3-weed",
     };
@@ -131,8 +138,14 @@ pub fn start(system: System, setup: Setup<'_>, bins: &Bins) -> Result<Server> {
     let mut coffer_sse = Sse::None;
     let mut cmd;
     match system {
-        System::Coffer => {
-            cmd = Command::new(&bins.coffer);
+        System::Coffer | System::CofferBefore => {
+            cmd = Command::new(if system == System::Coffer {
+                &bins.coffer
+            } else {
+                bins.coffer_before
+                    .as_ref()
+                    .context("no --coffer-before binary")?
+            });
             cmd.arg("server")
                 .arg(&data)
                 .args(["--address", &addr.to_string(), "--quiet"]);
