@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -672,6 +673,62 @@ def crash(data_dir):
         finally:
             srv2.kill()
     check("crash during 200 concurrent PUTs", run_crash)
+
+    def version_size(t, v):
+        # Inline records (up to 128 KiB stored) and data files in turn, so overwrites
+        # move objects between the two.
+        return (1 + (t * 131 + v * 977) % 100_000) if (t + v) % 2 else (140_000 + (t * 7 + v) * 4099 % 500_000)
+
+    def run_group_crash():
+        srv = Server(data_dir)
+        s3 = client(srv.url, max_pool_connections=64)
+        bucket = "crash-group"
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except botocore.exceptions.ClientError:
+            pass
+        writers, acked, attempted, stop = 48, {}, {}, threading.Event()
+
+        def writer(t):
+            for v in range(1000):
+                if stop.is_set():
+                    return
+                attempted[t] = v
+                try:
+                    s3.put_object(Bucket=bucket, Key=f"gc/{t}", Body=body(version_size(t, v), f"{t}/{v}"))
+                except Exception:  # noqa: BLE001 - the server dies mid-request
+                    return
+                acked[t] = v
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(writers)]
+        for th in threads:
+            th.start()
+        deadline = time.time() + 60
+        while sum(v + 1 for v in acked.values()) < 400 and time.time() < deadline:
+            time.sleep(0.01)
+        srv.kill()
+        stop.set()
+        for th in threads:
+            th.join(60)
+        total = sum(v + 1 for v in acked.values())
+        assert total >= 400, f"only {total} writes acknowledged before the kill"
+        srv2 = Server(data_dir)
+        try:
+            s3 = client(srv2.url)
+            for t in range(writers):
+                try:
+                    got = s3.get_object(Bucket=bucket, Key=f"gc/{t}")["Body"].read()
+                except botocore.exceptions.ClientError:
+                    assert t not in acked, f"gc/{t}: version {acked[t]} acknowledged, object gone"
+                    continue
+                lo, hi = acked.get(t, 0), attempted.get(t, 0)
+                match = [v for v in range(lo, hi + 1) if got == body(version_size(t, v), f"{t}/{v}")]
+                assert match, f"gc/{t}: content is no version in {lo}..{hi} (acknowledged up to {acked.get(t)})"
+            leftovers = os.listdir(os.path.join(data_dir, ".coffer.sys", "tmp"))
+            assert leftovers == [], f"temporary files left after restart: {len(leftovers)}"
+        finally:
+            srv2.kill()
+    check("crash during group commits of 48 overwriting writers", run_group_crash)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
 //! A failed check ends the stream with an error carrying a [`Rejected`], so the store
 //! discards what it received and nothing is committed; [`super::errors`] maps it.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -76,6 +78,44 @@ impl Hashed {
     }
 }
 
+/// Bodies announced at least this large are hashed on a blocking thread beside the
+/// request (a pipeline: the chunk goes on to the store while its digest is computed);
+/// smaller ones inline, where a thread hand-off would cost more than it saves.
+const PIPELINE_MIN: u64 = 256 << 10;
+/// Chunks queued for the hashing thread at most (back-pressure beyond).
+const PIPELINE_QUEUE: usize = 64;
+
+/// Hashing threads running now.
+static PIPELINES: AtomicUsize = AtomicUsize::new(0);
+
+/// Holds one of the hashing-thread slots while alive.
+struct PipelineSlot;
+
+impl Drop for PipelineSlot {
+    fn drop(&mut self) {
+        PIPELINES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A hashing-thread slot if a core is free for one: one core fewer than the machine has
+/// (at least one). Measured on 2 cores: a body hashed beside its stream makes one client's
+/// 1 MiB PUT about 20 % faster, while 16 clients each with their own thread were 3-18 %
+/// slower than hashing inline, the cores being busy already.
+fn pipeline_slot() -> Option<PipelineSlot> {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let limit = *LIMIT.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .max(1)
+    });
+    PIPELINES
+        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| PipelineSlot)
+}
+
 /// Wraps `body` so that it is hashed and checked against `expect` as it streams.
 pub fn hash(body: ByteStream, expect: Expect) -> S3Result<(ByteStream, Hashed)> {
     let extra = match &expect.checksum {
@@ -83,27 +123,99 @@ pub fn hash(body: ByteStream, expect: Expect) -> S3Result<(ByteStream, Hashed)> 
         None => None,
     };
     let hashed = Hashed::default();
-    let md5 = (expect.md5 || expect.content_md5.is_some()).then(Md5::new);
+    let hashers = Hashers {
+        md5: (expect.md5 || expect.content_md5.is_some()).then(Md5::new),
+        extra,
+    };
+    let slot = if !hashers.is_empty() && expect.content_length.is_some_and(|n| n >= PIPELINE_MIN) {
+        pipeline_slot()
+    } else {
+        None
+    };
+    let engine = if let Some(slot) = slot {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_QUEUE);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let mut h = hashers;
+            while let Some(chunk) = rx.blocking_recv() {
+                h.update(&chunk);
+            }
+            let _ = done_tx.send(h.finalize());
+        });
+        Engine::Thread {
+            tx: Some(tokio_util::sync::PollSender::new(tx)),
+            done,
+        }
+    } else {
+        Engine::Inline(Box::new(Mutex::new(Some(hashers))))
+    };
     let stream = Hashing {
         inner: body,
-        md5,
-        extra: extra.map(Mutex::new),
+        engine,
         size: 0,
         expect,
         slot: hashed.clone(),
+        ended: false,
         done: false,
     };
     Ok((Box::pin(stream), hashed))
 }
 
+/// The digests a body asks for.
+struct Hashers {
+    md5: Option<Md5>,
+    extra: Option<s3s::checksum::ChecksumHasher>,
+}
+
+/// MD5 and the additional checksum's base64 value, as computed.
+type Digests = (Option<[u8; 16]>, Option<String>);
+
+impl Hashers {
+    fn is_empty(&self) -> bool {
+        self.md5.is_none() && self.extra.is_none()
+    }
+
+    fn update(&mut self, chunk: &[u8]) {
+        if let Some(m) = &mut self.md5 {
+            m.update(chunk);
+        }
+        if let Some(h) = &mut self.extra {
+            h.update(chunk);
+        }
+    }
+
+    fn finalize(self) -> Digests {
+        (
+            self.md5.map(|m| m.finalize().into()),
+            self.extra
+                .and_then(|h| checksum_value(h.finalize()))
+                .map(|v| v.to_string()),
+        )
+    }
+}
+
+/// Where the hashing happens.
+enum Engine {
+    /// On the request's thread. In a mutex only because s3s's hasher is not `Sync` and
+    /// body streams must be.
+    Inline(Box<Mutex<Option<Hashers>>>),
+    /// On a blocking thread fed through a bounded queue.
+    Thread {
+        /// Dropped when the body ends, which ends the thread's loop.
+        tx: Option<tokio_util::sync::PollSender<Bytes>>,
+        done: tokio::sync::oneshot::Receiver<Digests>,
+    },
+}
+
 struct Hashing {
     inner: ByteStream,
-    md5: Option<Md5>,
-    /// In a mutex only because s3s's hasher is not `Sync` and body streams must be.
-    extra: Option<Mutex<s3s::checksum::ChecksumHasher>>,
+    engine: Engine,
     size: u64,
     expect: Expect,
     slot: Hashed,
+    /// The body has ended (the digests may still be coming).
+    ended: bool,
     done: bool,
 }
 
@@ -113,36 +225,41 @@ impl Hashing {
         if self.expect.content_length.is_some_and(|n| self.size > n) {
             return Err(Rejected::IncompleteBody);
         }
-        if let Some(m) = &mut self.md5 {
-            m.update(chunk);
-        }
-        if let Some(h) = &self.extra {
-            if let Ok(mut h) = h.lock() {
-                h.update(chunk);
+        match &mut self.engine {
+            Engine::Inline(h) => {
+                if let Ok(Some(h)) = h.get_mut().map(Option::as_mut) {
+                    h.update(chunk);
+                }
+            }
+            Engine::Thread { tx, .. } => {
+                // Capacity was reserved before the chunk was polled.
+                let sent = tx.as_mut().map(|tx| tx.send_item(chunk.clone()));
+                if !matches!(sent, Some(Ok(()))) {
+                    return Err(Rejected::BadDigest);
+                }
             }
         }
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), Rejected> {
+    fn finish(&mut self, digests: Digests) -> Result<(), Rejected> {
         if self.expect.content_length.is_some_and(|n| self.size != n) {
             return Err(Rejected::IncompleteBody);
         }
-        let md5: Option<[u8; 16]> = self.md5.take().map(|m| m.finalize().into());
+        let (md5, value) = digests;
         if let (Some(want), Some(got)) = (self.expect.content_md5, md5) {
             if !bool::from(subtle_eq(&want, &got)) {
                 return Err(Rejected::BadDigest);
             }
         }
-        let checksum = match (self.extra.take(), &self.expect.checksum) {
-            (Some(h), Some((algorithm, expected))) => {
-                let h = h.into_inner().map_err(|_| Rejected::BadDigest)?;
-                let value = checksum_value(h.finalize()).unwrap_or_default();
+        let checksum = match (value, &self.expect.checksum) {
+            (Some(value), Some((algorithm, expected))) => {
                 if expected.as_ref().is_some_and(|e| *e != value) {
                     return Err(Rejected::BadDigest);
                 }
                 Some((algorithm.clone(), value))
             }
+            (None, Some(_)) => return Err(Rejected::BadDigest),
             _ => None,
         };
         if let Ok(mut slot) = self.slot.0.lock() {
@@ -153,6 +270,27 @@ impl Hashing {
             });
         }
         Ok(())
+    }
+
+    /// The digests once the body has ended: at once when inline, else when the hashing
+    /// thread has caught up.
+    fn poll_digests(&mut self, cx: &mut Context<'_>) -> Poll<Result<Digests, Rejected>> {
+        match &mut self.engine {
+            Engine::Inline(h) => Poll::Ready(Ok(h
+                .get_mut()
+                .ok()
+                .and_then(Option::take)
+                .map(Hashers::finalize)
+                .unwrap_or_default())),
+            Engine::Thread { tx, done } => {
+                *tx = None;
+                match Pin::new(done).poll(cx) {
+                    Poll::Ready(Ok(d)) => Poll::Ready(Ok(d)),
+                    Poll::Ready(Err(_)) => Poll::Ready(Err(Rejected::BadDigest)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
     }
 }
 
@@ -168,22 +306,42 @@ impl Stream for Hashing {
         if self.done {
             return Poll::Ready(None);
         }
-        match self.inner.poll_next_unpin(cx) {
-            Poll::Ready(Some(Ok(chunk))) => match self.update(&chunk) {
-                Ok(()) => Poll::Ready(Some(Ok(chunk))),
-                Err(r) => {
-                    self.done = true;
-                    Poll::Ready(Some(Err(r.io())))
-                }
-            },
-            Poll::Ready(None) => {
-                self.done = true;
-                match self.finish() {
-                    Ok(()) => Poll::Ready(None),
-                    Err(r) => Poll::Ready(Some(Err(r.io()))),
+        let ended = self.ended;
+        if let Engine::Thread { tx: Some(tx), .. } = &mut self.engine {
+            if !ended {
+                match tx.poll_reserve(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(Rejected::BadDigest.io())));
+                    }
                 }
             }
-            other => other,
+        }
+        if !self.ended {
+            match self.inner.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    return match self.update(&chunk) {
+                        Ok(()) => Poll::Ready(Some(Ok(chunk))),
+                        Err(r) => {
+                            self.done = true;
+                            Poll::Ready(Some(Err(r.io())))
+                        }
+                    }
+                }
+                Poll::Ready(None) => self.ended = true,
+                other => return other,
+            }
+        }
+        let digests = match self.poll_digests(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(d) => d,
+        };
+        self.done = true;
+        match digests.and_then(|d| self.finish(d)) {
+            Ok(()) => Poll::Ready(None),
+            Err(r) => Poll::Ready(Some(Err(r.io()))),
         }
     }
 }
@@ -298,6 +456,43 @@ mod tests {
             let e = drain(s).await.unwrap_err();
             assert_eq!(rejected(&e), Some(want));
             assert!(h.get().is_err());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_bodies_are_hashed_beside_the_stream() {
+        let data: Vec<u8> = (0..(3 * PIPELINE_MIN as usize + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let md5: [u8; 16] = Md5::digest(&data).into();
+        let chunks: Vec<std::io::Result<Bytes>> = data
+            .chunks(7000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        for good in [true, false] {
+            let expect = Expect {
+                content_md5: Some(if good { md5 } else { [1; 16] }),
+                content_length: Some(data.len() as u64),
+                checksum: Some(("CRC32C".into(), None)),
+                md5: true,
+            };
+            let body: ByteStream = Box::pin(futures_util::stream::iter(
+                chunks
+                    .iter()
+                    .map(|c| Ok(c.as_ref().unwrap().clone()))
+                    .collect::<Vec<_>>(),
+            ));
+            let (s, h) = hash(body, expect).unwrap();
+            let got = drain(s).await;
+            if good {
+                assert_eq!(got.unwrap(), data);
+                let d = h.get().unwrap();
+                assert_eq!((d.size, d.md5), (data.len() as u64, Some(md5)));
+                assert_eq!(d.checksum.unwrap().0, "CRC32C");
+            } else {
+                assert_eq!(rejected(&got.unwrap_err()), Some(Rejected::BadDigest));
+                assert!(h.get().is_err());
+            }
         }
     }
 

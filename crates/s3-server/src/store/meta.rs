@@ -1,9 +1,11 @@
 //! The per-object metadata record, stored beside the data as `<hash>.meta`.
 //!
 //! ```text
-//! JSON object, one per object, written atomically (temp file, fsync, rename):
+//! JSON object on one line, one per object, written atomically (temp file, sync,
+//! rename, sync); for a small unencrypted object the line ends with "\n" and the object's stored
+//! bytes follow it in the same file (format 2, `inline`):
 //! {
-//!   "format": 1,                       // frozen field: record format version
+//!   "format": 2,                       // frozen field: record format version
 //!   "key": "photos/2024/a.jpg",        // the S3 key
 //!   "size": 12345,                     // plaintext size in bytes
 //!   "etag": "9b2c…",                   // without quotes; "<md5>-<n>" for multipart
@@ -12,6 +14,7 @@
 //!   "user": {"x-amz-meta-a": "b"},     // user metadata, lower-case names
 //!   "tags": [["k", "v"]],
 //!   "data": ["<hash>.<id>.data"],      // data files, concatenated in order
+//!   "inline": 4096,                    // or: this many stored bytes follow the line
 //!   "stored": [12401],                 // bytes of each data file (absent: = plaintext sizes)
 //!   "parts": [{"number":1,"size":…,"etag":…,"stored":…}],  // multipart objects only
 //!   "checksum": ["CRC32", "NSRBwg=="],  // if uploaded with an additional checksum
@@ -42,10 +45,26 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-/// Record format written by this code. Frozen per version.
-pub const FORMAT: u32 = 1;
+/// Record format written by this code. Frozen per version: 1 is the JSON record alone,
+/// 2 may carry the object's bytes after it (`inline`).
+pub const FORMAT: u32 = 2;
+
+/// Stored bytes kept in the record file itself. Its `Debug` shows the length only: for
+/// an unencrypted object these bytes are the plaintext.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct InlineData(pub Option<Bytes>);
+
+impl std::fmt::Debug for InlineData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(b) => write!(f, "InlineData({} bytes)", b.len()),
+            None => f.write_str("InlineData(None)"),
+        }
+    }
+}
 
 /// Metadata of one object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +110,13 @@ pub struct ObjectMeta {
     /// Data files, concatenated in order (names relative to the record's directory).
     #[serde(default)]
     pub data: Vec<String>,
+    /// Length of the stored bytes that follow the JSON line in the record file (small
+    /// objects; `data` is then empty).
+    #[serde(default, rename = "inline", skip_serializing_if = "Option::is_none")]
+    pub inline_len: Option<u64>,
+    /// Those bytes, once read (never part of the JSON).
+    #[serde(skip)]
+    pub inline: InlineData,
     /// Stored bytes of each data file; empty in records written before encryption,
     /// where stored sizes equal plaintext sizes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -245,5 +271,38 @@ impl ObjectMeta {
     /// Total stored bytes.
     pub fn stored_size(&self) -> u64 {
         self.stored_sizes().iter().sum()
+    }
+
+    /// The record file's bytes: the JSON line, then the inline bytes if any.
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = serde_json::to_vec(self)?;
+        if let (Some(_), Some(data)) = (self.inline_len, &self.inline.0) {
+            out.reserve(1 + data.len());
+            out.push(b'\n');
+            out.extend_from_slice(data);
+        }
+        Ok(out)
+    }
+
+    /// Reads a record file written by [`encode`](Self::encode) (or a format-1 record,
+    /// which is the JSON alone).
+    pub fn decode(bytes: Bytes) -> Result<Self, String> {
+        // Compact JSON never holds a raw newline: the first one ends the record.
+        let end = bytes.iter().position(|&b| b == b'\n');
+        let json = &bytes[..end.unwrap_or(bytes.len())];
+        let mut meta: ObjectMeta = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let rest = end.map(|e| bytes.slice(e + 1..));
+        match (meta.inline_len, rest) {
+            (None, None) => {}
+            (Some(n), Some(rest)) if rest.len() as u64 == n => meta.inline = InlineData(Some(rest)),
+            (Some(n), rest) => {
+                return Err(format!(
+                    "record announces {n} inline bytes, file holds {}",
+                    rest.map_or(0, |r| r.len())
+                ))
+            }
+            (None, Some(_)) => return Err("bytes after a record without inline data".into()),
+        }
+        Ok(meta)
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Object bodies always flow as streams; a backend never needs a whole object in memory.
 
+mod commit;
 pub mod fs;
 pub mod meta;
 

@@ -1,0 +1,310 @@
+//! Group commit: object records are committed by one thread, in batches that share their
+//! syncs.
+//!
+//! A writer hands over a [`Job`]: the new record (with a small object's bytes inline) and
+//! the received data files, not yet synced unless large. The committer takes every job
+//! that is waiting and commits them together:
+//!
+//! 1. for each job: read the old record, run the write check, move the data files into
+//!    the object's directory, write the new record to a temporary file (no sync);
+//! 2. one `syncfs` of the data directory's filesystem: every data file and temporary
+//!    record of the batch is on disk;
+//! 3. for each job: rename the temporary record over the old one (the commit point);
+//! 4. one more `syncfs`: the renames are on disk; only now are the writers answered;
+//! 5. the old records' data files are removed.
+//!
+//! `syncfs(2)` gives for the whole filesystem the guarantee `fsync(2)` gives for one file
+//! (Linux reports writeback errors from it since 5.8), so a batch costs two syncs
+//! whatever its size, where a lone writer paid three (data, record, directory). A crash
+//! before step 3 leaves old records and unreferenced files (removed at start-up); a
+//! crash during step 3 leaves each object old or new; nothing is acknowledged before
+//! step 4 ends. Writers of one key never share a batch: the store holds the key's lock
+//! until its job is answered.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use super::meta::ObjectMeta;
+use super::{StoreError, StoreResult, WriteCheck};
+
+/// Jobs taken into one batch at most (bounds the work between two syncs).
+const MAX_BATCH: usize = 256;
+/// Threads syncing the files of one batch at most.
+const SYNC_THREADS: usize = 16;
+
+/// One record to commit.
+pub(super) struct Job {
+    /// Where the record goes.
+    pub meta_path: PathBuf,
+    /// The directory of the record and its data files.
+    pub dir: PathBuf,
+    /// The new record (names of its data files already set).
+    pub meta: ObjectMeta,
+    /// Received data files and their names in `dir`, in the record's order.
+    pub files: Vec<(PathBuf, String)>,
+    /// Checked against the old record before anything moves.
+    pub check: Option<WriteCheck>,
+    /// Temporary files go here (same filesystem as `dir`).
+    pub tmp_dir: PathBuf,
+    reply: Option<tokio::sync::oneshot::Sender<StoreResult<()>>>,
+}
+
+/// Batches committed so far and the jobs in them.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Batches (each two syncs).
+    pub batches: AtomicU64,
+    /// Jobs committed or refused.
+    pub jobs: AtomicU64,
+    /// Bodies being written to data files right now (see [`sync_all`]).
+    pub writing: AtomicU64,
+}
+
+/// The committing thread's queue.
+#[derive(Debug)]
+pub(super) struct Committer {
+    tx: mpsc::Sender<Job>,
+    stats: Arc<CommitStats>,
+}
+
+impl Committer {
+    /// Starts the thread; `root` is any directory on the data directory's filesystem.
+    pub fn start(root: &Path) -> std::io::Result<Self> {
+        let fs = std::fs::File::open(root)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let stats = Arc::new(CommitStats::default());
+        let counters = stats.clone();
+        std::thread::Builder::new()
+            .name("coffer-commit".into())
+            .spawn(move || run(&fs, &rx, &counters))?;
+        Ok(Self { tx, stats })
+    }
+
+    /// Commits `job` and waits until it is durable (or refused).
+    pub async fn commit(
+        &self,
+        meta_path: PathBuf,
+        dir: PathBuf,
+        meta: ObjectMeta,
+        files: Vec<(PathBuf, String)>,
+        check: Option<WriteCheck>,
+        tmp_dir: PathBuf,
+    ) -> StoreResult<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            meta_path,
+            dir,
+            meta,
+            files,
+            check,
+            tmp_dir,
+            reply: Some(reply),
+        };
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Internal("commit thread stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("commit thread stopped".into()))?
+    }
+
+    /// Counts a body being written to a data file until the guard drops.
+    pub fn writing(&self) -> WritingGuard {
+        self.stats.writing.fetch_add(1, Ordering::Relaxed);
+        WritingGuard(self.stats.clone())
+    }
+
+    /// Batches and jobs so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.batches.load(Ordering::Relaxed),
+            self.stats.jobs.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// See [`Committer::writing`].
+pub(super) struct WritingGuard(Arc<CommitStats>);
+
+impl Drop for WritingGuard {
+    fn drop(&mut self) {
+        self.0.writing.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("{what}: {e}"))
+}
+
+/// A job after step 1.
+struct Staged {
+    job: Job,
+    tmp: PathBuf,
+    old: Option<ObjectMeta>,
+    placed: Vec<PathBuf>,
+}
+
+impl Staged {
+    /// Undoes step 1 (the record was not renamed).
+    fn discard(&self) {
+        let _ = std::fs::remove_file(&self.tmp);
+        for p in &self.placed {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn answer(job: &mut Job, result: StoreResult<()>) {
+    if let Some(reply) = job.reply.take() {
+        let _ = reply.send(result);
+    }
+}
+
+fn run(fs: &std::fs::File, rx: &mpsc::Receiver<Job>, stats: &CommitStats) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        commit_batch(fs, batch, stats);
+    }
+}
+
+fn commit_batch(fs: &std::fs::File, batch: Vec<Job>, stats: &CommitStats) {
+    let mut staged = Vec::with_capacity(batch.len());
+    for mut job in batch {
+        match stage(&job) {
+            Ok((tmp, old, placed)) => staged.push(Staged {
+                job,
+                tmp,
+                old,
+                placed,
+            }),
+            Err(e) => answer(&mut job, Err(e)),
+        }
+    }
+    if staged.is_empty() {
+        return;
+    }
+    // The temporary records, and the directories data files were moved into (so that no
+    // record can become durable before the names of its data files).
+    let mut paths: Vec<&Path> = staged.iter().map(|s| s.tmp.as_path()).collect();
+    paths.extend(
+        staged
+            .iter()
+            .filter(|s| !s.placed.is_empty())
+            .map(|s| s.job.dir.as_path()),
+    );
+    paths.sort();
+    paths.dedup();
+    if let Err(e) = sync_all(fs, &paths, stats) {
+        for mut s in staged {
+            s.discard();
+            answer(&mut s.job, Err(internal("sync data", &e)));
+        }
+        return;
+    }
+    let mut renamed = Vec::with_capacity(staged.len());
+    for mut s in staged {
+        match std::fs::rename(&s.tmp, &s.job.meta_path) {
+            Ok(()) => renamed.push(s),
+            Err(e) => {
+                s.discard();
+                answer(&mut s.job, Err(internal("write metadata", e)));
+            }
+        }
+    }
+    let mut dirs: Vec<&Path> = renamed.iter().map(|s| s.job.dir.as_path()).collect();
+    dirs.sort();
+    dirs.dedup();
+    let synced = sync_all(fs, &dirs, stats);
+    for mut s in renamed {
+        if let Err(e) = &synced {
+            // The record is in place but not known to be durable: say so rather than
+            // acknowledge it.
+            answer(&mut s.job, Err(internal("sync metadata", e)));
+            continue;
+        }
+        if let Some(old) = &s.old {
+            for f in &old.data {
+                if !s.job.meta.data.contains(f) {
+                    let _ = std::fs::remove_file(s.job.dir.join(f));
+                }
+            }
+        }
+        answer(&mut s.job, Ok(()));
+    }
+}
+
+/// Makes `paths` (files and directories) durable. While no body of this store
+/// is being written to a data file, with one `syncfs`: little else is dirty then, and one
+/// call covers the whole batch. Otherwise each path, from parallel threads so that the
+/// filesystem's journal merges them: a `syncfs` would also wait for the in-flight bodies'
+/// data, tying every small commit to the largest write (measured: 1 MiB PUTs from 16
+/// clients 15 % slower with `syncfs` alone, 4 KiB ones 26 % faster).
+fn sync_all(fs: &std::fs::File, paths: &[&Path], stats: &CommitStats) -> std::io::Result<()> {
+    if paths.len() > 1 && stats.writing.load(Ordering::Relaxed) == 0 {
+        return rustix::fs::syncfs(fs).map_err(Into::into);
+    }
+    let one = |p: &Path| -> std::io::Result<()> { std::fs::File::open(p)?.sync_all() };
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(|p| one(p));
+    }
+    let per = paths.len().div_ceil(SYNC_THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(per)
+            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|p| one(p))))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked")))
+        })
+    })
+}
+
+/// Step 1 for one job: the old record, the check, data files placed, temporary record.
+fn stage(job: &Job) -> StoreResult<(PathBuf, Option<ObjectMeta>, Vec<PathBuf>)> {
+    let old = match std::fs::read(&job.meta_path) {
+        Ok(bytes) => ObjectMeta::decode(bytes.into()).ok(),
+        Err(_) => None,
+    };
+    if let Some(check) = &job.check {
+        check(old.as_ref())?;
+    }
+    std::fs::create_dir_all(&job.dir).map_err(|e| internal("create object directory", e))?;
+    let mut placed = Vec::with_capacity(job.files.len());
+    let undo = |placed: &[PathBuf]| {
+        for p in placed {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    for (src, name) in &job.files {
+        let dst = job.dir.join(name);
+        if let Err(e) = std::fs::rename(src, &dst) {
+            undo(&placed);
+            return Err(internal("place data file", e));
+        }
+        placed.push(dst);
+    }
+    let record = match job.meta.encode() {
+        Ok(r) => r,
+        Err(e) => {
+            undo(&placed);
+            return Err(internal("encode metadata", e));
+        }
+    };
+    let tmp = job.tmp_dir.join(super::fs::random_id());
+    if let Err(e) = std::fs::write(&tmp, &record) {
+        let _ = std::fs::remove_file(&tmp);
+        undo(&placed);
+        return Err(internal("write metadata", e));
+    }
+    Ok((tmp, old, placed))
+}

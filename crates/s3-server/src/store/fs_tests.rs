@@ -1,0 +1,221 @@
+//! The filesystem store against a real temporary directory: inline and file-backed
+//! objects, overwrites between the two, ranges, records after a restart, and group commit.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::*;
+use crate::store::{Digest, ObjectStore, PutOptions};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("coffer-store-test-{}", random_id()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn body_of(data: &[u8], chunk: usize) -> ByteStream {
+    let chunks: Vec<io::Result<Bytes>> = data
+        .chunks(chunk.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures_util::stream::iter(chunks))
+}
+
+fn opts() -> PutOptions {
+    PutOptions {
+        meta: ObjectMeta::default(),
+        finish: Box::new(|size| {
+            Ok(Digest {
+                size,
+                etag: format!("etag-{size}"),
+                checksum: None,
+            })
+        }),
+        check: None,
+    }
+}
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+async fn read_all(store: &FsStore, key: &str, span: Option<Span>) -> Vec<u8> {
+    let (_, mut s) = store.get_object("b", key, span).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(c) = s.next().await {
+        out.extend_from_slice(&c.unwrap());
+    }
+    out
+}
+
+/// Files in the object directories that are not records.
+fn data_files(root: &Path) -> usize {
+    let mut n = 0;
+    for shard in std::fs::read_dir(root.join("b").join("objects")).unwrap() {
+        for e in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            if e.unwrap().file_name().to_string_lossy().ends_with(".data") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn inline_and_file_objects_round_trip_and_replace_each_other() {
+    let dir = TempDir::new();
+    let store = FsStore::open(&dir.0).unwrap();
+    store.create_bucket("b", None).await.unwrap();
+
+    let small = pattern(1000, 1);
+    let meta = store
+        .put_object("b", "k", body_of(&small, 300), opts())
+        .await
+        .unwrap();
+    assert_eq!(meta.inline_len, Some(1000));
+    assert!(meta.data.is_empty());
+    assert_eq!(data_files(&dir.0), 0, "a small object has no data file");
+    assert_eq!(read_all(&store, "k", None).await, small);
+    assert_eq!(read_all(&store, "k", Some(10..20)).await, small[10..20]);
+    assert_eq!(read_all(&store, "k", Some(999..1000)).await, small[999..]);
+
+    let large = pattern(INLINE_MAX + 1, 2);
+    let meta = store
+        .put_object("b", "k", body_of(&large, 64 << 10), opts())
+        .await
+        .unwrap();
+    assert_eq!(meta.inline_len, None);
+    assert_eq!(meta.data.len(), 1);
+    assert_eq!(data_files(&dir.0), 1);
+    assert_eq!(read_all(&store, "k", None).await, large);
+    assert_eq!(
+        read_all(&store, "k", Some(100_000..131_073)).await,
+        large[100_000..]
+    );
+
+    // Exactly INLINE_MAX stays inline; replacing the file-backed object removes its file.
+    let edge = pattern(INLINE_MAX, 3);
+    let meta = store
+        .put_object("b", "k", body_of(&edge, 8192), opts())
+        .await
+        .unwrap();
+    assert_eq!(meta.inline_len, Some(INLINE_MAX as u64));
+    assert_eq!(data_files(&dir.0), 0, "the old data file is removed");
+    assert_eq!(read_all(&store, "k", None).await, edge);
+
+    // The empty object is inline too.
+    store
+        .put_object("b", "empty", body_of(&[], 1), opts())
+        .await
+        .unwrap();
+    assert_eq!(read_all(&store, "empty", None).await, Vec::<u8>::new());
+
+    // A metadata update keeps the inline bytes.
+    store
+        .update_meta(
+            "b",
+            "k",
+            Box::new(|m| {
+                m.tags = vec![("t".into(), "v".into())];
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read_all(&store, "k", None).await, edge);
+
+    // After a restart the records (and their inline bytes) read back from disk.
+    drop(store);
+    let store = FsStore::open(&dir.0).unwrap();
+    let head = store.head_object("b", "k").await.unwrap();
+    assert_eq!(head.tags, vec![("t".to_string(), "v".to_string())]);
+    assert_eq!(head.size, INLINE_MAX as u64);
+    assert_eq!(read_all(&store, "k", None).await, edge);
+    let listed = store.list_objects("b", "", "", 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+
+    store.delete_object("b", "k", None).await.unwrap();
+    assert!(matches!(
+        store.head_object("b", "k").await,
+        Err(StoreError::NoSuchKey)
+    ));
+}
+
+#[tokio::test]
+async fn a_refused_write_leaves_the_old_object() {
+    let dir = TempDir::new();
+    let store = FsStore::open(&dir.0).unwrap();
+    store.create_bucket("b", None).await.unwrap();
+    let old = pattern(500_000, 4);
+    store
+        .put_object("b", "k", body_of(&old, 65536), opts())
+        .await
+        .unwrap();
+    for size in [10, 400_000] {
+        let mut o = opts();
+        o.check = Some(Box::new(|_| Err(StoreError::PreconditionFailed)));
+        let r = store
+            .put_object("b", "k", body_of(&pattern(size, 5), 65536), o)
+            .await;
+        assert!(matches!(r, Err(StoreError::PreconditionFailed)));
+    }
+    assert_eq!(read_all(&store, "k", None).await, old);
+    assert_eq!(data_files(&dir.0), 1, "the refused body left no file");
+    let tmp: Vec<_> = std::fs::read_dir(dir.0.join(SYS).join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "temporary files left: {}", tmp.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_commits() {
+    let dir = TempDir::new();
+    let store = Arc::new(FsStore::open(&dir.0).unwrap());
+    store.create_bucket("b", None).await.unwrap();
+    let writers = 32;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..4u8 {
+                let data = pattern(4096 + w * 100, round);
+                store
+                    .put_object("b", &format!("k{w}"), body_of(&data, 4096), opts())
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for w in 0..writers {
+        assert_eq!(
+            read_all(&store, &format!("k{w}"), None).await,
+            pattern(4096 + w * 100, 3)
+        );
+    }
+    let (batches, jobs) = store.commit_stats();
+    assert_eq!(jobs, (writers * 4) as u64);
+    assert!(
+        batches < jobs,
+        "{jobs} commits in {batches} batches: none was shared"
+    );
+}
