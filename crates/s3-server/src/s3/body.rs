@@ -83,7 +83,7 @@ impl Hashed {
 /// smaller ones inline, where a thread hand-off would cost more than it saves.
 const PIPELINE_MIN: u64 = 256 << 10;
 /// Chunks queued for the hashing thread at most (back-pressure beyond).
-const PIPELINE_QUEUE: usize = 64;
+const PIPELINE_QUEUE: usize = 16;
 
 /// Hashing threads running now.
 static PIPELINES: AtomicUsize = AtomicUsize::new(0);

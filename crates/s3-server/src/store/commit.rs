@@ -1,9 +1,9 @@
-//! Group commit: object records are committed by one thread, in batches that share their
-//! syncs.
+//! Group commit: object records are committed by a committer thread that takes every
+//! record waiting as one batch whose records share their syncs.
 //!
 //! A writer hands over a [`Job`]: the new record (with a small object's bytes inline) and
-//! the received data files, not yet synced unless large. The committer takes every job
-//! that is waiting and commits them together:
+//! the received data files, already synced by their writers. A free committer takes every
+//! job that is waiting and commits them together:
 //!
 //! 1. for each job: read the old record, run the write check, move the data files into
 //!    the object's directory, write the new record to a temporary file (no sync);
@@ -30,6 +30,9 @@ use super::{StoreError, StoreResult, WriteCheck};
 
 /// Jobs taken into one batch at most (bounds the work between two syncs).
 const MAX_BATCH: usize = 256;
+/// Committing threads. Four were measured against one (same run, 2 cores): no gain for
+/// 16 clients' 1 MiB PUTs (0.98x), 0.93x and 1.5x the CPU for their 4 KiB PUTs; one it is.
+const COMMITTERS: usize = 1;
 /// Threads syncing the files of one batch at most.
 const SYNC_THREADS: usize = 16;
 
@@ -69,15 +72,18 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    /// Starts the thread; `root` is any directory on the data directory's filesystem.
+    /// Starts the threads; `root` is any directory on the data directory's filesystem.
     pub fn start(root: &Path) -> std::io::Result<Self> {
-        let fs = std::fs::File::open(root)?;
         let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
         let stats = Arc::new(CommitStats::default());
-        let counters = stats.clone();
-        std::thread::Builder::new()
-            .name("coffer-commit".into())
-            .spawn(move || run(&fs, &rx, &counters))?;
+        for i in 0..COMMITTERS {
+            let fs = std::fs::File::open(root)?;
+            let (rx, counters) = (rx.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name(format!("coffer-commit-{i}"))
+                .spawn(move || run(&fs, &rx, &counters))?;
+        }
         Ok(Self { tx, stats })
     }
 
@@ -161,15 +167,21 @@ fn answer(job: &mut Job, result: StoreResult<()>) {
     }
 }
 
-fn run(fs: &std::fs::File, rx: &mpsc::Receiver<Job>, stats: &CommitStats) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+fn run(fs: &std::fs::File, rx: &std::sync::Mutex<mpsc::Receiver<Job>>, stats: &CommitStats) {
+    loop {
+        // The free committer takes everything waiting; the others wait for the queue.
+        let batch = {
+            let Ok(rx) = rx.lock() else { return };
+            let Ok(first) = rx.recv() else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
         commit_batch(fs, batch, stats);

@@ -59,7 +59,7 @@ const WRITE_BATCH_CHUNKS: usize = 512;
 /// The writer syncs early once it has caught up and this much is unsynced.
 const SYNC_WHEN_IDLE: u64 = 512 << 10;
 /// Body chunks in flight between the request and its writer thread.
-const WRITE_QUEUE: usize = 64;
+const WRITE_QUEUE: usize = 16;
 
 /// Objects of one bucket, by key, for listing.
 #[derive(Debug, Default)]
