@@ -313,6 +313,40 @@ impl Decoder {
         }
     }
 
+    /// Opens the package at the start of `input` in place, without copying it into the
+    /// package buffer, when the decoder is between packages with no plaintext pending and
+    /// `input` holds the whole package. Returns `Some((package length, payload length))`
+    /// (the plaintext is then `input[HEADER_SIZE..HEADER_SIZE + payload length]`), or
+    /// `None` when the package must go through [`push`](Self::push) (also after an
+    /// error, as `push` then takes nothing). An error is final, as with `push`; on error
+    /// no byte of `input` may be used as plaintext.
+    pub fn open_in_place(&mut self, input: &mut [u8]) -> Result<Option<(usize, usize)>> {
+        if self.have != 0 || self.out_pos < self.out_end || self.failed || self.opener.is_finished()
+        {
+            return Ok(None);
+        }
+        let Some(head) = input.get(..HEADER_SIZE) else {
+            return Ok(None);
+        };
+        let mut bytes = [0u8; HEADER_SIZE];
+        bytes.copy_from_slice(head);
+        // A header that does not decode is left to `push`, which reports it.
+        let Ok(header) = crate::header::Header::decode(bytes) else {
+            return Ok(None);
+        };
+        let len = header.package_len();
+        let Some(pkg) = input.get_mut(..len) else {
+            return Ok(None);
+        };
+        match self.opener.open_in_place(pkg) {
+            Ok(n) => Ok(Some((len, n))),
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
     /// Copies as much of `data` as the current package still needs; returns how many
     /// bytes were taken.
     pub fn push(&mut self, data: &[u8]) -> Result<usize> {

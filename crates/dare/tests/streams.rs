@@ -313,3 +313,54 @@ async fn async_adapters_round_trip() {
         .expect_err("truncated");
     assert!(matches!(Error::from_io(err), Error::UnexpectedEof));
 }
+
+/// `Decoder::open_in_place` mixed with `push` at several splits of the input: the same
+/// plaintext as the other paths; a damaged package fails, and nothing opens after it.
+#[test]
+fn in_place_open_mixes_with_push() {
+    let key = sio_key();
+    let data = pattern(3 * P + 1234, 9);
+    let stored = encrypt(&key, &data);
+    for split in [0, 1, 16, PK - 1, PK, 2 * PK + 7] {
+        let mut d = dare::Decoder::new(&key, 0);
+        let mut got = Vec::new();
+        let mut buf = stored.clone();
+        let mut pos = split.min(buf.len());
+        let mut first = &stored[..pos];
+        while !first.is_empty() {
+            let n = d.push(first).expect("push");
+            first = &first[n..];
+            got.extend_from_slice(d.pending());
+            let p = d.pending().len();
+            d.consume(p);
+        }
+        while pos < buf.len() {
+            match d.open_in_place(&mut buf[pos..]).expect("open_in_place") {
+                Some((len, payload)) => {
+                    got.extend_from_slice(&buf[pos + 16..pos + 16 + payload]);
+                    pos += len;
+                }
+                None => {
+                    let n = d.push(&stored[pos..]).expect("push");
+                    pos += n;
+                    got.extend_from_slice(d.pending());
+                    let p = d.pending().len();
+                    d.consume(p);
+                }
+            }
+        }
+        d.finish().expect("finish");
+        assert_eq!(got, data, "split at {split}");
+    }
+    let mut bad = stored.clone();
+    bad[PK + 100] ^= 1;
+    let mut d = dare::Decoder::new(&key, 0);
+    let first = d.open_in_place(&mut bad).expect("first package is intact");
+    assert_eq!(first, Some((PK, P)));
+    assert!(d.open_in_place(&mut bad[PK..]).is_err());
+    assert_eq!(
+        d.open_in_place(&mut bad[2 * PK..]).expect("no new error"),
+        None,
+        "a failed decoder opens nothing more"
+    );
+}

@@ -176,6 +176,7 @@ pub fn decrypt(stored: ByteStream, plan: ReadPlan, bucket: &str, key: &str) -> B
         segments: plan.segments.into(),
         current: None,
         input: Bytes::new(),
+        ready: VecDeque::new(),
         skip: plan.skip,
         remaining: plan.length,
         name: (bucket.to_string(), key.to_string()),
@@ -189,6 +190,8 @@ struct Decrypting {
     /// The decoder of the stream being read and its stored bytes still to feed.
     current: Option<(dare::Decoder, u64, bool)>,
     input: Bytes,
+    /// Plaintext opened in place in the input buffer, to hand out.
+    ready: VecDeque<Bytes>,
     skip: u64,
     remaining: u64,
     name: (String, String),
@@ -196,6 +199,54 @@ struct Decrypting {
 }
 
 impl Decrypting {
+    /// Opens the whole packages at the start of the input in place, in the buffer the
+    /// file was read into (no copy in, none out: the plaintext goes out as slices of that
+    /// buffer). Only when the decoder is between packages, no range start is being
+    /// skipped and nobody else holds the buffer; `Ok(false)` when nothing was opened.
+    fn open_in_place(&mut self) -> Result<bool, dare::Error> {
+        let Some((decoder, left, _)) = &mut self.current else {
+            return Ok(false);
+        };
+        if self.skip != 0 || !decoder.pending().is_empty() {
+            return Ok(false);
+        }
+        let n = (self.input.len() as u64).min(*left) as usize;
+        if n < dare::MAX_PACKAGE_SIZE.min(*left as usize) {
+            return Ok(false);
+        }
+        // The file reader may still share the buffer; then one copy of the whole
+        // packages (not of the rest), still one fewer than through `push`.
+        let mut buf = match std::mem::take(&mut self.input).try_into_mut() {
+            Ok(b) => b,
+            Err(shared) => bytes::BytesMut::from(&shared[..]),
+        };
+        let mut pos = 0;
+        let mut plain = Vec::new();
+        let opened = loop {
+            match decoder.open_in_place(&mut buf[pos..n]) {
+                Ok(Some((len, payload))) => {
+                    let start = pos + dare::HEADER_SIZE;
+                    plain.push(start..start + payload);
+                    pos += len;
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        let frozen = buf.freeze();
+        self.input = frozen.slice(pos..);
+        *left -= pos as u64;
+        opened?;
+        for r in plain {
+            let take = (r.len() as u64).min(self.remaining) as usize;
+            self.remaining -= take as u64;
+            if take > 0 {
+                self.ready.push_back(frozen.slice(r.start..r.start + take));
+            }
+        }
+        Ok(pos > 0)
+    }
+
     fn fail(&mut self, cause: dare::Error) -> Poll<Option<std::io::Result<Bytes>>> {
         self.failed = true;
         let e = Tampered {
@@ -220,6 +271,9 @@ impl Stream for Decrypting {
             return Poll::Ready(None);
         }
         loop {
+            if let Some(out) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(out)));
+            }
             if this.remaining == 0 {
                 return Poll::Ready(None);
             }
@@ -259,6 +313,11 @@ impl Stream for Decrypting {
                 }
             }
             if !this.input.is_empty() {
+                match this.open_in_place() {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => return this.fail(e),
+                }
                 if let Some((decoder, left, _)) = &mut this.current {
                     let n = (this.input.len() as u64).min(*left) as usize;
                     match decoder.push(&this.input[..n]) {
