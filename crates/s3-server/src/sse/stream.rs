@@ -214,8 +214,8 @@ impl Decrypting {
         if n < dare::MAX_PACKAGE_SIZE.min(*left as usize) {
             return Ok(false);
         }
-        // The file reader may still share the buffer; then one copy of the whole
-        // packages (not of the rest), still one fewer than through `push`.
+        // The file reader may still share the buffer (tokio's `ReaderStream` does): then
+        // one copy of it, still one fewer than `push` and the copy out make.
         let mut buf = match std::mem::take(&mut self.input).try_into_mut() {
             Ok(b) => b,
             Err(shared) => bytes::BytesMut::from(&shared[..]),

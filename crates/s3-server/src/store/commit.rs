@@ -1,21 +1,22 @@
-//! Group commit: object records are committed by a committer thread that takes every
-//! record waiting as one batch whose records share their syncs.
+//! Group commit: object records are committed by one thread that takes every record
+//! waiting as one batch whose records share their syncs.
 //!
 //! A writer hands over a [`Job`]: the new record (with a small object's bytes inline) and
-//! the received data files, already synced by their writers. A free committer takes every
+//! the received data files, already synced by their writers. The committer takes every
 //! job that is waiting and commits them together:
 //!
 //! 1. for each job: read the old record, run the write check, move the data files into
 //!    the object's directory, write the new record to a temporary file (no sync);
-//! 2. one `syncfs` of the data directory's filesystem: every data file and temporary
-//!    record of the batch is on disk;
+//! 2. one sync ([`sync_all`]): the temporary records and the new names of the data files
+//!    are on disk;
 //! 3. for each job: rename the temporary record over the old one (the commit point);
-//! 4. one more `syncfs`: the renames are on disk; only now are the writers answered;
+//! 4. one more sync: the renames are on disk; only now are the writers answered;
 //! 5. the old records' data files are removed.
 //!
-//! `syncfs(2)` gives for the whole filesystem the guarantee `fsync(2)` gives for one file
-//! (Linux reports writeback errors from it since 5.8), so a batch costs two syncs
-//! whatever its size, where a lone writer paid three (data, record, directory). A crash
+//! A sync is one `syncfs(2)` while no body is being written (it gives for the whole
+//! filesystem the guarantee `fsync(2)` gives for one file, and reports writeback errors
+//! since Linux 5.8), else parallel `fsync`s of the paths involved. A batch thus costs two
+//! syncs whatever its size, where a lone writer paid three (data, record, directory). A crash
 //! before step 3 leaves old records and unreferenced files (removed at start-up); a
 //! crash during step 3 leaves each object old or new; nothing is acknowledged before
 //! step 4 ends. Writers of one key never share a batch: the store holds the key's lock
@@ -25,14 +26,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
+use super::fs::internal;
 use super::meta::ObjectMeta;
 use super::{StoreError, StoreResult, WriteCheck};
 
 /// Jobs taken into one batch at most (bounds the work between two syncs).
 const MAX_BATCH: usize = 256;
-/// Committing threads. Four were measured against one (same run, 2 cores): no gain for
-/// 16 clients' 1 MiB PUTs (0.98x), 0.93x and 1.5x the CPU for their 4 KiB PUTs; one it is.
-const COMMITTERS: usize = 1;
+// One committing thread: four were measured against one (same run, 2 cores): no gain
+// for 16 clients' 1 MiB PUTs (0.98x), 0.93x and 1.5x the CPU for their 4 KiB PUTs.
 /// Threads syncing the files of one batch at most.
 const SYNC_THREADS: usize = 16;
 
@@ -48,8 +49,6 @@ pub(super) struct Job {
     pub files: Vec<(PathBuf, String)>,
     /// Checked against the old record before anything moves.
     pub check: Option<WriteCheck>,
-    /// Temporary files go here (same filesystem as `dir`).
-    pub tmp_dir: PathBuf,
     reply: Option<tokio::sync::oneshot::Sender<StoreResult<()>>>,
 }
 
@@ -72,18 +71,16 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    /// Starts the threads; `root` is any directory on the data directory's filesystem.
-    pub fn start(root: &Path) -> std::io::Result<Self> {
+    /// Starts the thread; `root` is the data directory, `tmp_dir` where temporary
+    /// records go (on the same filesystem).
+    pub fn start(root: &Path, tmp_dir: PathBuf) -> std::io::Result<Self> {
+        let fs = std::fs::File::open(root)?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
         let stats = Arc::new(CommitStats::default());
-        for i in 0..COMMITTERS {
-            let fs = std::fs::File::open(root)?;
-            let (rx, counters) = (rx.clone(), stats.clone());
-            std::thread::Builder::new()
-                .name(format!("coffer-commit-{i}"))
-                .spawn(move || run(&fs, &rx, &counters))?;
-        }
+        let counters = stats.clone();
+        std::thread::Builder::new()
+            .name("coffer-commit".into())
+            .spawn(move || run(&fs, &tmp_dir, &rx, &counters))?;
         Ok(Self { tx, stats })
     }
 
@@ -95,7 +92,6 @@ impl Committer {
         meta: ObjectMeta,
         files: Vec<(PathBuf, String)>,
         check: Option<WriteCheck>,
-        tmp_dir: PathBuf,
     ) -> StoreResult<()> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
@@ -104,7 +100,6 @@ impl Committer {
             meta,
             files,
             check,
-            tmp_dir,
             reply: Some(reply),
         };
         self.tx
@@ -139,10 +134,6 @@ impl Drop for WritingGuard {
     }
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("{what}: {e}"))
-}
-
 /// A job after step 1.
 struct Staged {
     job: Job,
@@ -167,31 +158,25 @@ fn answer(job: &mut Job, result: StoreResult<()>) {
     }
 }
 
-fn run(fs: &std::fs::File, rx: &std::sync::Mutex<mpsc::Receiver<Job>>, stats: &CommitStats) {
-    loop {
-        // The free committer takes everything waiting; the others wait for the queue.
-        let batch = {
-            let Ok(rx) = rx.lock() else { return };
-            let Ok(first) = rx.recv() else { return };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+fn run(fs: &std::fs::File, tmp_dir: &Path, rx: &mpsc::Receiver<Job>, stats: &CommitStats) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
-            batch
-        };
+        }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        commit_batch(fs, batch, stats);
+        commit_batch(fs, tmp_dir, batch, stats);
     }
 }
 
-fn commit_batch(fs: &std::fs::File, batch: Vec<Job>, stats: &CommitStats) {
+fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &CommitStats) {
     let mut staged = Vec::with_capacity(batch.len());
     for mut job in batch {
-        match stage(&job) {
+        match stage(&job, tmp_dir) {
             Ok((tmp, old, placed)) => staged.push(Staged {
                 job,
                 tmp,
@@ -282,7 +267,7 @@ fn sync_all(fs: &std::fs::File, paths: &[&Path], stats: &CommitStats) -> std::io
 }
 
 /// Step 1 for one job: the old record, the check, data files placed, temporary record.
-fn stage(job: &Job) -> StoreResult<(PathBuf, Option<ObjectMeta>, Vec<PathBuf>)> {
+fn stage(job: &Job, tmp_dir: &Path) -> StoreResult<(PathBuf, Option<ObjectMeta>, Vec<PathBuf>)> {
     let old = match std::fs::read(&job.meta_path) {
         Ok(bytes) => ObjectMeta::decode(bytes.into()).ok(),
         Err(_) => None,
@@ -312,7 +297,7 @@ fn stage(job: &Job) -> StoreResult<(PathBuf, Option<ObjectMeta>, Vec<PathBuf>)> 
             return Err(internal("encode metadata", e));
         }
     };
-    let tmp = job.tmp_dir.join(super::fs::random_id());
+    let tmp = tmp_dir.join(super::fs::random_id());
     if let Err(e) = std::fs::write(&tmp, &record) {
         let _ = std::fs::remove_file(&tmp);
         undo(&placed);

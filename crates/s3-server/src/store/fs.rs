@@ -83,7 +83,7 @@ pub struct FsStore {
     committer: Committer,
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("{what}: {e}"))
 }
 
@@ -146,7 +146,8 @@ impl FsStore {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        let committer = Committer::start(&root).map_err(|e| internal("start commit thread", e))?;
+        let committer = Committer::start(&root, root.join(SYS).join("tmp"))
+            .map_err(|e| internal("start commit thread", e))?;
         let store = Self {
             root,
             indexes: RwLock::new(HashMap::new()),
@@ -353,14 +354,7 @@ impl FsStore {
         let moves = files.into_iter().zip(meta.data.iter().cloned()).collect();
         let committed = meta.clone();
         self.committer
-            .commit(
-                self.meta_path(bucket, &hash),
-                dir,
-                meta,
-                moves,
-                check,
-                self.tmp_dir(),
-            )
+            .commit(self.meta_path(bucket, &hash), dir, meta, moves, check)
             .await?;
         if let Ok(mut keys) = index.keys.write() {
             keys.insert(committed.key.clone(), entry_of(&committed));
