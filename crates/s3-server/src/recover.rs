@@ -35,7 +35,7 @@ pub async fn decrypt_object(
     customer: Option<&CustomerKey>,
     out: &mut (dyn Write + Send),
 ) -> Result<u64, RecoverError> {
-    let (meta, dir) = fs::read_record(root, bucket, key)?;
+    let (meta, dir) = fs::read_record(root, bucket, key, None)?;
     let mut stored: ByteStream = fs::data_stream(&dir, &meta);
     if let Some(record) = &meta.encryption {
         let sse = Sse::new(kms, false);

@@ -9,6 +9,7 @@ use super::convert;
 use super::errors::s3;
 use super::CofferS3;
 use crate::sse::{self, headers, Opened};
+use crate::store::versions::shown_id;
 use crate::store::{ByteStream, ObjectMeta, Span};
 
 /// The [`Conditions`] of a CopyObject or UploadPartCopy input (distinct s3s types with
@@ -67,8 +68,10 @@ pub struct Source {
     pub bucket: String,
     /// Key.
     pub key: String,
-    /// Its record.
+    /// Its record (of the version named, or the latest).
     pub meta: ObjectMeta,
+    /// The version ID to report in `x-amz-copy-source-version-id`.
+    pub version_id: Option<String>,
     /// Its unsealed object key, when encrypted.
     pub opened: Option<Opened>,
     /// The SSE-C key the request gave for the source.
@@ -82,7 +85,12 @@ pub async fn resolve<T>(
     source: &CopySource,
     conditions: Conditions<'_>,
 ) -> S3Result<Source> {
-    let CopySource::Bucket { bucket, key, .. } = source else {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = source
+    else {
         return Err(s3_error!(
             NotImplemented,
             "access point copy sources are not supported"
@@ -91,7 +99,20 @@ pub async fn resolve<T>(
     // The caller must be allowed to read the source, not only to write the target.
     s.authorize_read(req, bucket, key).await?;
     let customer = headers::customer_key(&req.headers, true)?;
-    let meta = s.store.head_object(bucket, key).await.map_err(s3)?;
+    let version = super::versioning::requested(version_id.as_deref())?;
+    let meta = s
+        .store
+        .head_object(bucket, key, version)
+        .await
+        .map_err(|e| match e {
+            // A delete marker as the source: S3 answers 400 InvalidRequest when it is
+            // named by version ID, and NoSuchKey when it is the latest version.
+            crate::store::StoreError::DeleteMarker { addressed: true, .. } => s3_error!(
+                InvalidRequest,
+                "The source of a copy request may not specifically refer to a delete marker by version id."
+            ),
+            other => s3(other),
+        })?;
     let opened = match (&meta.encryption, &customer) {
         (None, None) => None,
         (None, Some(_)) => return Err(headers::not_applicable()),
@@ -109,6 +130,10 @@ pub async fn resolve<T>(
     Ok(Source {
         bucket: bucket.to_string(),
         key: key.to_string(),
+        version_id: meta
+            .version_id
+            .clone()
+            .or_else(|| version.map(str::to_string)),
         meta,
         opened,
         customer,
@@ -129,7 +154,12 @@ impl Source {
         };
         let (read, body) = s
             .store
-            .get_object(&self.bucket, &self.key, Some(stored_span))
+            .get_object(
+                &self.bucket,
+                &self.key,
+                Some(shown_id(self.meta.version_id.as_deref())),
+                Some(stored_span),
+            )
             .await
             .map_err(s3)?;
         if read.etag != self.meta.etag || read.modified_ns != self.meta.modified_ns {

@@ -12,6 +12,38 @@ pub fn s3(e: StoreError) -> S3Error {
         StoreError::BucketAlreadyOwnedByYou => s3_error!(BucketAlreadyOwnedByYou),
         StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty),
         StoreError::NoSuchKey => s3_error!(NoSuchKey),
+        StoreError::NoSuchVersion => {
+            s3_error!(NoSuchVersion, "The specified version does not exist.")
+        }
+        StoreError::DeleteMarker {
+            version_id,
+            addressed,
+        } => {
+            let mut e = if addressed {
+                s3_error!(
+                    MethodNotAllowed,
+                    "The specified method is not allowed against this resource."
+                )
+            } else {
+                s3_error!(NoSuchKey)
+            };
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert(
+                "x-amz-delete-marker",
+                hyper::header::HeaderValue::from_static("true"),
+            );
+            if let Ok(v) = hyper::header::HeaderValue::from_str(crate::store::versions::shown_id(
+                version_id.as_deref(),
+            )) {
+                headers.insert("x-amz-version-id", v);
+            }
+            e.set_headers(headers);
+            e
+        }
+        StoreError::Locked => s3_error!(
+            AccessDenied,
+            "Access Denied because object protected by object lock."
+        ),
         StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
         StoreError::InvalidPart(m) => s3_error!(InvalidPart, "{m}"),
         StoreError::InvalidPartOrder => s3_error!(InvalidPartOrder),

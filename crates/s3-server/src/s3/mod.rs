@@ -10,9 +10,11 @@ mod convert;
 mod copy_source;
 mod errors;
 mod list;
+mod lock;
 mod multipart;
 mod objects;
 pub mod policy;
+mod versioning;
 mod write;
 
 use std::sync::Arc;
@@ -181,7 +183,7 @@ pub(crate) async fn authorize(
         None => format!("arn:aws:s3:::{bucket}"),
     };
     if let (Some(key), true) = (key, text.contains("ExistingObjectTag")) {
-        if let Ok(meta) = store.head_object(bucket, key).await {
+        if let Ok(meta) = store.head_object(bucket, key, None).await {
             for (k, v) in meta.tags {
                 facts
                     .values
@@ -403,6 +405,7 @@ impl S3 for CofferS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let owner = self.owner_of(&req);
+        let with_lock = req.input.object_lock_enabled_for_bucket == Some(true);
         let bucket = req.input.bucket;
         // s3s checks the other naming rules; S3 also refuses a dot next to a dash.
         if bucket.contains(".-") || bucket.contains("-.") {
@@ -415,6 +418,10 @@ impl S3 for CofferS3 {
             .create_bucket(&bucket, owner.as_deref())
             .await
             .map_err(s3)?;
+        if with_lock {
+            self.enable_object_lock(&bucket, &lock::Config::default())
+                .await?;
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
@@ -672,6 +679,62 @@ impl S3 for CofferS3 {
             .await
             .map_err(s3)?;
         Ok(S3Response::new(DeleteBucketTaggingOutput {}))
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        lock::put_config(self, req).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        lock::get_config(self, req).await
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        lock::put_retention(self, req).await
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        lock::get_retention(self, req).await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        lock::put_legal_hold(self, req).await
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        lock::get_legal_hold(self, req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        versioning::get(self, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        versioning::put(self, req).await
     }
 
     async fn put_object(

@@ -33,6 +33,14 @@ pub async fn create(
         i.metadata,
         i.tagging.as_deref(),
     )?;
+    (meta.retention, meta.legal_hold) = super::lock::requested(
+        s,
+        &i.bucket,
+        i.object_lock_mode.as_ref(),
+        i.object_lock_retain_until_date.as_ref(),
+        i.object_lock_legal_hold_status.as_ref(),
+    )
+    .await?;
     let asked = s.sse.resolve(asked, s.bucket_encryption(&i.bucket).await?);
     let sealing = s.sse.seal(&i.bucket, &i.key, &asked, true).await?;
     meta.encryption = sealing.as_ref().map(|s| s.record().clone());
@@ -240,16 +248,18 @@ pub async fn complete(
         i.if_none_match.clone(),
     )
     .await?;
+    let versioning = s.versioning(&i.bucket).await?;
+    let rules = crate::store::WriteRules { versioning, check };
     let stored = match s
         .store
-        .complete_multipart(&i.bucket, &i.key, &i.upload_id, &parts, check)
+        .complete_multipart(&i.bucket, &i.key, &i.upload_id, &parts, rules)
         .await
     {
         Ok(stored) => stored,
         // A repeated Complete of an upload that already made the current object (a
         // retry after a lost response) gets the same answer again, as in S3.
         Err(crate::store::StoreError::NoSuchUpload) => {
-            match s.store.head_object(&i.bucket, &i.key).await {
+            match s.store.head_object(&i.bucket, &i.key, None).await {
                 Ok(m)
                     if m.upload_id.as_deref() == Some(i.upload_id.as_str())
                         && same_parts(&m.parts, &parts) =>
@@ -267,6 +277,7 @@ pub async fn complete(
         key: Some(i.key.clone()),
         e_tag: Some(etag(&stored.etag)),
         location: Some(format!("/{}/{}", i.bucket, i.key)),
+        version_id: stored.version_id.clone(),
         ..Default::default()
     };
     let h = ResponseHeaders::of(stored.encryption.as_ref(), None);

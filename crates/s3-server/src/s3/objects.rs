@@ -8,10 +8,11 @@ use super::body::Expect;
 use super::convert::{self, etag, timestamp};
 use super::copy_source::{self, copy_conditions};
 use super::errors::s3;
-use super::{write, CofferS3};
+use super::{lock, versioning, write, CofferS3};
 use crate::sse::{self, headers as sse_headers, ResponseHeaders};
 use crate::sse_response_headers;
-use crate::store::{ByteStream, ObjectMeta, Span, SseKind};
+use crate::store::versions::shown_id;
+use crate::store::{ByteStream, ObjectMeta, Span, SseKind, WriteRules};
 
 /// The request body as a store stream.
 pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
@@ -174,7 +175,7 @@ fn expires_out(meta: &ObjectMeta) -> Option<Timestamp> {
 /// under the key's lock, can compare it. An object replaced in between has an ETag not
 /// known yet, which matches no condition.
 async fn learn_current_etag(s: &CofferS3, bucket: &str, key: &str) -> S3Result<()> {
-    if let Ok(meta) = s.store.head_object(bucket, key).await {
+    if let Ok(meta) = s.store.head_object(bucket, key, None).await {
         s.sse.visible_etag(bucket, &meta, None).await?;
     }
     Ok(())
@@ -231,7 +232,7 @@ pub async fn put(
         .is_some_and(|c| c.secure);
     s.sse.check_transport(&asked, secure)?;
     let input = req.input;
-    let meta = requested_meta(
+    let mut meta = requested_meta(
         input.content_type.map(|c| c.to_string()),
         input.content_encoding,
         input.content_disposition,
@@ -242,6 +243,14 @@ pub async fn put(
         input.metadata,
         input.tagging.as_deref(),
     )?;
+    (meta.retention, meta.legal_hold) = lock::requested(
+        s,
+        &input.bucket,
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )
+    .await?;
     let expect = Expect {
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
@@ -265,7 +274,9 @@ pub async fn put(
         input.if_none_match,
     )
     .await?;
-    let stored = write::object(s, &input.bucket, &input.key, body, meta, check).await?;
+    let versioning = s.versioning(&input.bucket).await?;
+    let rules = WriteRules { versioning, check };
+    let stored = write::object(s, &input.bucket, &input.key, body, meta, rules).await?;
     let customer = match &asked {
         sse::Requested::C(c) => Some(c),
         _ => None,
@@ -273,6 +284,7 @@ pub async fn put(
     let mut out = PutObjectOutput {
         e_tag: Some(etag(&stored.etag)),
         size: i64::try_from(stored.size).ok(),
+        version_id: stored.version_id.clone(),
         ..Default::default()
     };
     let h = ResponseHeaders::of(stored.encryption.as_ref(), customer);
@@ -417,11 +429,17 @@ pub async fn get(
     sse_headers::refuse_on_read(&req.headers)?;
     let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
+    let version = versioning::requested(i.version_id.as_deref())?;
+    let bucket_versioning = s.versioning(&i.bucket).await?;
     // Preconditions, range and headers come from the record the data is read with: if
     // the object is replaced between reading its record and opening its data, start over.
     let mut attempts = 0;
     let (meta, span, body, opened) = loop {
-        let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+        let meta = s
+            .store
+            .head_object(&i.bucket, &i.key, version)
+            .await
+            .map_err(s3)?;
         // SSE-S3 and SSE-KMS objects are unsealed first (the one KMS call of this read):
         // their key opens a sealed ETag, which the preconditions compare.
         let mut opened = match &meta.encryption {
@@ -458,7 +476,12 @@ pub async fn get(
         };
         let (read, body) = s
             .store
-            .get_object(&i.bucket, &i.key, Some(stored_span))
+            .get_object(
+                &i.bucket,
+                &i.key,
+                Some(shown_id(meta.version_id.as_deref())),
+                Some(stored_span),
+            )
             .await
             .map_err(s3)?;
         attempts += 1;
@@ -481,9 +504,14 @@ pub async fn get(
         .as_ref()
         .map(|(s, _)| s.end - s.start)
         .unwrap_or(meta.size);
+    let lock_headers = lock::headers_of(&meta);
     let mut out = object_headers!(GetObjectOutput, &meta, i.part_number, length, span.map(|(_, cr)| cr), {
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
+        version_id: versioning::shown(meta.version_id.as_deref(), bucket_versioning),
+        object_lock_mode: lock_headers.0,
+        object_lock_retain_until_date: lock_headers.1,
+        object_lock_legal_hold_status: lock_headers.2,
     });
     sse_response_headers!(
         out,
@@ -558,7 +586,13 @@ pub async fn head(
     sse_headers::refuse_on_read(&req.headers)?;
     let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
-    let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    let version = versioning::requested(i.version_id.as_deref())?;
+    let bucket_versioning = s.versioning(&i.bucket).await?;
+    let meta = s
+        .store
+        .head_object(&i.bucket, &i.key, version)
+        .await
+        .map_err(s3)?;
     sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
     let checksum_asked = wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number);
     // SSE-C: the key must be the right one (no KMS involved). SSE-S3/SSE-KMS objects are
@@ -591,13 +625,19 @@ pub async fn head(
         .as_ref()
         .map(|(s, _)| s.end - s.start)
         .unwrap_or(meta.size);
+    let lock_headers = lock::headers_of(&meta);
     let mut out = object_headers!(
         HeadObjectOutput,
         &meta,
         i.part_number,
         length,
         span.map(|(_, cr)| cr),
-        {}
+        {
+            version_id: versioning::shown(meta.version_id.as_deref(), bucket_versioning),
+            object_lock_mode: lock_headers.0,
+            object_lock_retain_until_date: lock_headers.1,
+            object_lock_legal_hold_status: lock_headers.2,
+        }
     );
     sse_response_headers!(
         out,
@@ -646,8 +686,13 @@ pub async fn delete(
         ),
         None => None,
     };
+    let bypass = s
+        .bypasses_governance(&req, &req.input.bucket, &req.input.key)
+        .await;
     let i = req.input;
     s.store.head_bucket(&i.bucket).await.map_err(s3)?;
+    let version = versioning::requested(i.version_id.as_deref())?;
+    let bucket_versioning = s.versioning(&i.bucket).await?;
     let check = delete_check(
         s,
         &i.bucket,
@@ -658,11 +703,28 @@ pub async fn delete(
         size,
     )
     .await?;
-    s.store
-        .delete_object(&i.bucket, &i.key, check)
+    let deleted = s
+        .store
+        .delete_object(
+            &i.bucket,
+            &i.key,
+            version,
+            bucket_versioning,
+            Some(lock::delete_check(check, bypass)),
+        )
         .await
         .map_err(s3)?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: deleted.delete_marker.then_some(true),
+        version_id: deleted_version(&deleted),
+        ..Default::default()
+    }))
+}
+
+/// The version ID a delete reports: the version removed or the delete marker created.
+fn deleted_version(d: &crate::store::Deleted) -> Option<String> {
+    d.versioned
+        .then(|| shown_id(d.version_id.as_deref()).to_string())
 }
 
 /// The conditions of a conditional delete (`If-Match`, where `Some(None)` is `*`;
@@ -683,12 +745,17 @@ async fn delete_check(
     }
     let sse = s.sse.clone();
     let modified_s = modified.map(|t| convert::to_ns(t).div_euclid(1_000_000_000));
-    Ok(Some(Box::new(move |m: &ObjectMeta| {
-        etag.as_ref().is_none_or(|e| {
+    Ok(Some(Box::new(move |m: &ObjectMeta, _permanent: bool| {
+        let holds = etag.as_ref().is_none_or(|e| {
             e.as_ref()
                 .is_none_or(|e| sse.known_etag(&m.etag).is_some_and(|v| v == *e))
         }) && modified_s.is_none_or(|t| m.modified_ns.div_euclid(1_000_000_000) == t)
-            && size.is_none_or(|n| u64::try_from(n).is_ok_and(|n| n == m.size))
+            && size.is_none_or(|n| u64::try_from(n).is_ok_and(|n| n == m.size));
+        if holds {
+            Ok(())
+        } else {
+            Err(crate::store::StoreError::PreconditionFailed)
+        }
     })))
 }
 
@@ -712,7 +779,9 @@ pub async fn delete_many(
             denied.push((o.key.clone(), e));
         }
     }
-    let i = req.input;
+    let bypass_asked = req.input.bypass_governance_retention.unwrap_or(false);
+    let i = &req.input;
+    let bucket_versioning = s.versioning(&i.bucket).await?;
     let quiet = i.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors: Vec<Error> = denied
@@ -724,7 +793,7 @@ pub async fn delete_many(
             ..Default::default()
         })
         .collect();
-    for o in i.delete.objects {
+    for o in &i.delete.objects {
         if errors
             .iter()
             .any(|e| e.key.as_deref() == Some(o.key.as_str()))
@@ -744,30 +813,49 @@ pub async fn delete_many(
             Ok(check) => check,
             Err(e) => {
                 errors.push(Error {
-                    key: Some(o.key),
+                    key: Some(o.key.clone()),
+                    version_id: o.version_id.clone(),
                     code: Some(e.code().as_str().to_string()),
                     message: e.message().map(str::to_string),
-                    ..Default::default()
                 });
                 continue;
             }
         };
-        match s.store.delete_object(&i.bucket, &o.key, check).await {
-            Ok(()) => {
+        let result = match versioning::requested(o.version_id.as_deref()) {
+            Ok(version) => {
+                let bypass = bypass_asked && s.bypasses_governance(&req, &i.bucket, &o.key).await;
+                let check = lock::delete_check(check, bypass);
+                s.store
+                    .delete_object(&i.bucket, &o.key, version, bucket_versioning, Some(check))
+                    .await
+                    .map_err(s3)
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(d) => {
                 if !quiet {
+                    let marker_created = d.delete_marker && o.version_id.is_none();
                     deleted.push(DeletedObject {
-                        key: Some(o.key),
-                        ..Default::default()
+                        key: Some(o.key.clone()),
+                        delete_marker: d.delete_marker.then_some(true),
+                        delete_marker_version_id: marker_created
+                            .then(|| deleted_version(&d))
+                            .flatten(),
+                        version_id: if marker_created {
+                            None
+                        } else {
+                            o.version_id.clone()
+                        },
                     });
                 }
             }
             Err(e) => {
-                let e = s3(e);
                 errors.push(Error {
-                    key: Some(o.key),
+                    key: Some(o.key.clone()),
+                    version_id: o.version_id.clone(),
                     code: Some(e.code().as_str().to_string()),
                     message: e.message().map(str::to_string),
-                    ..Default::default()
                 });
             }
         }
@@ -798,6 +886,7 @@ pub async fn copy(
         .tagging_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == "REPLACE");
+    let target_versioning = s.versioning(&i.bucket).await?;
     let same = src.bucket == *i.bucket && src.key == *i.key;
     let encryption_involved =
         src.meta.encryption.is_some() || !matches!(asked, sse::Requested::None);
@@ -851,6 +940,7 @@ pub async fn copy(
                 .update_meta(
                     &i.bucket,
                     &i.key,
+                    Some(shown_id(src.meta.version_id.as_deref())),
                     Box::new(move |m: &mut ObjectMeta| {
                         if m.etag != etag || m.modified_ns != modified {
                             return Err(crate::store::StoreError::PreconditionFailed);
@@ -894,7 +984,11 @@ pub async fn copy(
                 expect,
                 sealing,
             };
-            write::object(s, &i.bucket, &i.key, body, meta, None).await?
+            let rules = WriteRules {
+                versioning: target_versioning,
+                check: None,
+            };
+            write::object(s, &i.bucket, &i.key, body, meta, rules).await?
         }
     };
     // MinIO sends no SSE headers here; AWS does, and clients check them.
@@ -904,6 +998,8 @@ pub async fn copy(
             last_modified: Some(timestamp(stored.modified_ns)),
             ..Default::default()
         }),
+        copy_source_version_id: src.version_id.clone(),
+        version_id: versioning::shown(stored.version_id.as_deref(), target_versioning),
         ..Default::default()
     };
     let mut h = ResponseHeaders::of(stored.encryption.as_ref(), None);
@@ -947,15 +1043,18 @@ pub async fn get_tagging(
     s: &CofferS3,
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let i = req.input;
+    let version = versioning::requested(i.version_id.as_deref())?;
     let meta = s
         .store
-        .head_object(&req.input.bucket, &req.input.key)
+        .head_object(&i.bucket, &i.key, version)
         .await
         .map_err(s3)?;
+    let version_id = versioning::shown(meta.version_id.as_deref(), s.versioning(&i.bucket).await?);
     let tag_set = convert::tags_out(meta.tags);
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set,
-        ..Default::default()
+        version_id,
     }))
 }
 
@@ -966,10 +1065,13 @@ pub async fn put_tagging(
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let i = req.input;
     let tags = convert::tags_in(i.tagging, 10)?;
-    s.store
+    let version = versioning::requested(i.version_id.as_deref())?;
+    let meta = s
+        .store
         .update_meta(
             &i.bucket,
             &i.key,
+            version,
             Box::new(move |m: &mut ObjectMeta| {
                 m.tags = tags;
                 Ok(())
@@ -977,7 +1079,9 @@ pub async fn put_tagging(
         )
         .await
         .map_err(s3)?;
-    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    Ok(S3Response::new(PutObjectTaggingOutput {
+        version_id: versioning::shown(meta.version_id.as_deref(), s.versioning(&i.bucket).await?),
+    }))
 }
 
 /// DeleteObjectTagging.
@@ -986,10 +1090,13 @@ pub async fn delete_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let i = req.input;
-    s.store
+    let version = versioning::requested(i.version_id.as_deref())?;
+    let meta = s
+        .store
         .update_meta(
             &i.bucket,
             &i.key,
+            version,
             Box::new(|m: &mut ObjectMeta| {
                 m.tags.clear();
                 Ok(())
@@ -997,7 +1104,9 @@ pub async fn delete_tagging(
         )
         .await
         .map_err(s3)?;
-    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+    Ok(S3Response::new(DeleteObjectTaggingOutput {
+        version_id: versioning::shown(meta.version_id.as_deref(), s.versioning(&i.bucket).await?),
+    }))
 }
 
 /// GetObjectAttributes: ETag, size, storage class and (for multipart objects) parts.
@@ -1007,7 +1116,12 @@ pub async fn attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let customer = sse_headers::customer_key(&req.headers, false)?;
     let i = req.input;
-    let meta = s.store.head_object(&i.bucket, &i.key).await.map_err(s3)?;
+    let version = versioning::requested(i.version_id.as_deref())?;
+    let meta = s
+        .store
+        .head_object(&i.bucket, &i.key, version)
+        .await
+        .map_err(s3)?;
     sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
     // The header is one comma-separated list (`ETag, ObjectSize`); accept either form.
     let wants = |a: &str| {
@@ -1018,6 +1132,7 @@ pub async fn attributes(
     };
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(meta.modified_ns)),
+        version_id: versioning::shown(meta.version_id.as_deref(), s.versioning(&i.bucket).await?),
         ..Default::default()
     };
     let opened = match &meta.encryption {

@@ -3,7 +3,7 @@
 //! then encrypted when the object is ([`crate::sse`]), then handed to the store, which
 //! keeps stored bytes only.
 
-use crate::store::{ByteStream, Digest, Finish, ObjectMeta, PartInfo, PutOptions, WriteCheck};
+use crate::store::{ByteStream, Digest, Finish, ObjectMeta, PartInfo, PutOptions, WriteRules};
 use s3s::S3Result;
 
 use super::body::{self, Expect, Hashed};
@@ -67,14 +67,14 @@ pub(crate) async fn object(
     key: &str,
     body: Incoming,
     mut meta: ObjectMeta,
-    check: Option<WriteCheck>,
+    rules: WriteRules,
 ) -> S3Result<ObjectMeta> {
     meta.encryption = body.sealing.as_ref().map(|s| s.record().clone());
     let (stored_body, finish, hashed) = body.into_stored()?;
     let opts = PutOptions {
         meta,
         finish,
-        check,
+        rules,
     };
     let mut stored = s
         .store

@@ -1,17 +1,20 @@
 //! Group commit: object records are committed by one thread that takes every record
 //! waiting as one batch whose records share their syncs.
 //!
-//! A writer hands over a [`Job`]: the new record (with a small object's bytes inline) and
-//! the received data files, already synced by their writers. The committer takes every
-//! job that is waiting and commits them together:
+//! A writer hands over a [`Job`]: how to compute the key's new record from its old one
+//! (a new version with a small object's bytes inline, a delete marker, a version
+//! removed, changed tags) and the received data files, already synced by their
+//! writers. The committer takes every job that is waiting and commits them together:
 //!
-//! 1. for each job: read the old record, run the write check, move the data files into
-//!    the object's directory, write the new record to a temporary file (no sync);
+//! 1. for each job: read the old record, compute the new one (checks included: an error
+//!    answers the job and changes nothing), move the data files into the object's
+//!    directory, write the new record to a temporary file (no sync);
 //! 2. one sync ([`sync_all`]): the temporary records and the new names of the data files
 //!    are on disk;
-//! 3. for each job: rename the temporary record over the old one (the commit point);
+//! 3. for each job: rename the temporary record over the old one, or remove the old one
+//!    when the key has no versions left (the commit point);
 //! 4. one more sync: the renames are on disk; only now are the writers answered;
-//! 5. the old records' data files are removed.
+//! 5. data files the old records named and the new ones do not are removed.
 //!
 //! A sync is one `syncfs(2)` while no body is being written (it gives for the whole
 //! filesystem the guarantee `fsync(2)` gives for one file, and reports writeback errors
@@ -28,7 +31,8 @@ use std::sync::{mpsc, Arc};
 
 use super::fs::internal;
 use super::meta::ObjectMeta;
-use super::{StoreError, StoreResult, WriteCheck};
+use super::versions::{self, Change};
+use super::{StoreError, StoreResult};
 
 /// Jobs taken into one batch at most (bounds the work between two syncs).
 const MAX_BATCH: usize = 256;
@@ -37,19 +41,28 @@ const MAX_BATCH: usize = 256;
 /// Threads syncing the files of one batch at most.
 const SYNC_THREADS: usize = 16;
 
+/// Computes a key's new record from its old one (`None`: the key has none); an error
+/// refuses the change.
+pub(super) type Apply = Box<dyn FnOnce(Option<ObjectMeta>) -> StoreResult<Change> + Send>;
+
+/// A key's record after a committed job.
+#[derive(Debug)]
+pub(super) struct Committed {
+    /// The record now in place (`None`: removed).
+    pub new: Option<ObjectMeta>,
+}
+
 /// One record to commit.
-pub(super) struct Job {
+struct Job {
     /// Where the record goes.
-    pub meta_path: PathBuf,
+    meta_path: PathBuf,
     /// The directory of the record and its data files.
-    pub dir: PathBuf,
-    /// The new record (names of its data files already set).
-    pub meta: ObjectMeta,
+    dir: PathBuf,
+    /// The change (names of the new data files already set in what it writes).
+    apply: Option<Apply>,
     /// Received data files and their names in `dir`, in the record's order.
-    pub files: Vec<(PathBuf, String)>,
-    /// Checked against the old record before anything moves.
-    pub check: Option<WriteCheck>,
-    reply: Option<tokio::sync::oneshot::Sender<StoreResult<()>>>,
+    files: Vec<(PathBuf, String)>,
+    reply: Option<tokio::sync::oneshot::Sender<StoreResult<Committed>>>,
 }
 
 /// Batches committed so far and the jobs in them.
@@ -84,22 +97,22 @@ impl Committer {
         Ok(Self { tx, stats })
     }
 
-    /// Commits `job` and waits until it is durable (or refused).
+    /// Commits the change `apply` makes to the record at `meta_path`, with `files`
+    /// moved into `dir`, and waits until it is durable (or refused). The caller holds the
+    /// key's lock.
     pub async fn commit(
         &self,
         meta_path: PathBuf,
         dir: PathBuf,
-        meta: ObjectMeta,
+        apply: Apply,
         files: Vec<(PathBuf, String)>,
-        check: Option<WriteCheck>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Committed> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             meta_path,
             dir,
-            meta,
+            apply: Some(apply),
             files,
-            check,
             reply: Some(reply),
         };
         self.tx
@@ -137,22 +150,37 @@ impl Drop for WritingGuard {
 /// A job after step 1.
 struct Staged {
     job: Job,
-    tmp: PathBuf,
+    /// The temporary new record (`None`: the record is removed).
+    tmp: Option<PathBuf>,
     old: Option<ObjectMeta>,
+    new: Option<ObjectMeta>,
     placed: Vec<PathBuf>,
 }
 
 impl Staged {
     /// Undoes step 1 (the record was not renamed).
     fn discard(&self) {
-        let _ = std::fs::remove_file(&self.tmp);
+        if let Some(tmp) = &self.tmp {
+            let _ = std::fs::remove_file(tmp);
+        }
         for p in &self.placed {
             let _ = std::fs::remove_file(p);
         }
     }
+
+    /// Step 3.
+    fn commit(&self) -> std::io::Result<()> {
+        match &self.tmp {
+            Some(tmp) => std::fs::rename(tmp, &self.job.meta_path),
+            None => match std::fs::remove_file(&self.job.meta_path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
+    }
 }
 
-fn answer(job: &mut Job, result: StoreResult<()>) {
+fn answer(job: &mut Job, result: StoreResult<Committed>) {
     if let Some(reply) = job.reply.take() {
         let _ = reply.send(result);
     }
@@ -176,13 +204,22 @@ fn run(fs: &std::fs::File, tmp_dir: &Path, rx: &mpsc::Receiver<Job>, stats: &Com
 fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &CommitStats) {
     let mut staged = Vec::with_capacity(batch.len());
     for mut job in batch {
-        match stage(&job, tmp_dir) {
-            Ok((tmp, old, placed)) => staged.push(Staged {
+        match stage(&mut job, tmp_dir) {
+            Ok(Staging::Unchanged(old)) => answer(&mut job, Ok(Committed { new: old })),
+            Ok(Staging::Staged {
+                tmp,
+                old,
+                new,
+                placed,
+            }) => staged.push(Staged {
                 job,
                 tmp,
                 old,
+                new,
                 placed,
             }),
+            // The received files stay where they are: the caller removes a refused
+            // body's, and a refused completion keeps its upload's parts for a retry.
             Err(e) => answer(&mut job, Err(e)),
         }
     }
@@ -191,7 +228,7 @@ fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &Com
     }
     // The temporary records, and the directories data files were moved into (so that no
     // record can become durable before the names of its data files).
-    let mut paths: Vec<&Path> = staged.iter().map(|s| s.tmp.as_path()).collect();
+    let mut paths: Vec<&Path> = staged.iter().filter_map(|s| s.tmp.as_deref()).collect();
     paths.extend(
         staged
             .iter()
@@ -209,7 +246,7 @@ fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &Com
     }
     let mut renamed = Vec::with_capacity(staged.len());
     for mut s in staged {
-        match std::fs::rename(&s.tmp, &s.job.meta_path) {
+        match s.commit() {
             Ok(()) => renamed.push(s),
             Err(e) => {
                 s.discard();
@@ -229,13 +266,12 @@ fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &Com
             continue;
         }
         if let Some(old) = &s.old {
-            for f in &old.data {
-                if !s.job.meta.data.contains(f) {
-                    let _ = std::fs::remove_file(s.job.dir.join(f));
-                }
+            for f in versions::orphaned(old, s.new.as_ref()) {
+                let _ = std::fs::remove_file(s.job.dir.join(f));
             }
         }
-        answer(&mut s.job, Ok(()));
+        let committed = Committed { new: s.new.take() };
+        answer(&mut s.job, Ok(committed));
     }
 }
 
@@ -266,15 +302,42 @@ fn sync_all(fs: &std::fs::File, paths: &[&Path], stats: &CommitStats) -> std::io
     })
 }
 
-/// Step 1 for one job: the old record, the check, data files placed, temporary record.
-fn stage(job: &Job, tmp_dir: &Path) -> StoreResult<(PathBuf, Option<ObjectMeta>, Vec<PathBuf>)> {
+/// What step 1 made of a job (one per job, short-lived: not worth boxing).
+#[allow(clippy::large_enum_variant)]
+enum Staging {
+    /// Nothing to write; the record as it is.
+    Unchanged(Option<ObjectMeta>),
+    /// Ready for the sync.
+    Staged {
+        tmp: Option<PathBuf>,
+        old: Option<ObjectMeta>,
+        new: Option<ObjectMeta>,
+        placed: Vec<PathBuf>,
+    },
+}
+
+/// Step 1 for one job: the old record, the change computed, data files placed,
+/// temporary record.
+fn stage(job: &mut Job, tmp_dir: &Path) -> StoreResult<Staging> {
     let old = match std::fs::read(&job.meta_path) {
-        Ok(bytes) => ObjectMeta::decode(bytes.into()).ok(),
-        Err(_) => None,
+        Ok(bytes) => Some(
+            ObjectMeta::decode(bytes.into()).map_err(|e| internal("corrupt metadata record", e))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(internal("read metadata", e)),
     };
-    if let Some(check) = &job.check {
-        check(old.as_ref())?;
+    if old.as_ref().is_some_and(|o| o.format > super::meta::FORMAT) {
+        return Err(internal("metadata record", "format newer than this server"));
     }
+    let apply = job
+        .apply
+        .take()
+        .ok_or_else(|| internal("commit", "job applied twice"))?;
+    let new = match apply(old.clone())? {
+        Change::Keep => return Ok(Staging::Unchanged(old)),
+        Change::Remove => None,
+        Change::Write(record) => Some(*record),
+    };
     std::fs::create_dir_all(&job.dir).map_err(|e| internal("create object directory", e))?;
     let mut placed = Vec::with_capacity(job.files.len());
     let undo = |placed: &[PathBuf]| {
@@ -290,7 +353,15 @@ fn stage(job: &Job, tmp_dir: &Path) -> StoreResult<(PathBuf, Option<ObjectMeta>,
         }
         placed.push(dst);
     }
-    let record = match job.meta.encode() {
+    let Some(record) = &new else {
+        return Ok(Staging::Staged {
+            tmp: None,
+            old,
+            new,
+            placed,
+        });
+    };
+    let bytes = match record.encode() {
         Ok(r) => r,
         Err(e) => {
             undo(&placed);
@@ -298,10 +369,15 @@ fn stage(job: &Job, tmp_dir: &Path) -> StoreResult<(PathBuf, Option<ObjectMeta>,
         }
     };
     let tmp = tmp_dir.join(super::fs::random_id());
-    if let Err(e) = std::fs::write(&tmp, &record) {
+    if let Err(e) = std::fs::write(&tmp, &bytes) {
         let _ = std::fs::remove_file(&tmp);
         undo(&placed);
         return Err(internal("write metadata", e));
     }
-    Ok((tmp, old, placed))
+    Ok(Staging::Staged {
+        tmp: Some(tmp),
+        old,
+        new,
+        placed,
+    })
 }

@@ -40,11 +40,12 @@ use md5::{Digest, Md5};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use super::commit::Committer;
+use super::commit::{Apply, Committed, Committer};
 use super::meta::{InlineData, ObjectMeta, PartInfo, FORMAT};
+use super::versions::{self, Change};
 use super::{
-    BucketInfo, ByteStream, DeleteCheck, Finish, ListEntry, MetaUpdate, ObjectStore, PutOptions,
-    Span, StoreError, StoreResult, WriteCheck,
+    BucketInfo, ByteStream, DeleteCheck, Deleted, Finish, ListEntry, MetaUpdate, ObjectStore,
+    PutOptions, Span, StoreError, StoreResult, Versioning, WriteRules,
 };
 
 const SYS: &str = ".coffer.sys";
@@ -53,6 +54,9 @@ const MIN_PART_SIZE: u64 = 5 << 20;
 const READ_CHUNK: usize = 256 << 10;
 /// Bodies of up to this many stored bytes are kept inside their record file.
 pub const INLINE_MAX: usize = 128 << 10;
+/// The same in a bucket with versioning, where the record also carries the inline
+/// bytes of older versions and is rewritten with every new version.
+pub const VERSIONED_INLINE_MAX: usize = 16 << 10;
 /// Chunks gathered into one `writev`, by bytes and by count (below `IOV_MAX`).
 const WRITE_BATCH: usize = 1 << 20;
 const WRITE_BATCH_CHUNKS: usize = 512;
@@ -64,7 +68,8 @@ const WRITE_QUEUE: usize = 16;
 /// Objects of one bucket, by key, for listing.
 #[derive(Debug, Default)]
 struct BucketIndex {
-    keys: RwLock<BTreeMap<String, ListEntry>>,
+    /// Every key's versions, newest first.
+    keys: RwLock<BTreeMap<String, Vec<ListEntry>>>,
     /// Creator's access key (`None`: the root user); fixed at creation.
     owner: Option<String>,
     /// Bucket settings read so far (`None`: unset), so that the policy and CORS checks of
@@ -236,8 +241,10 @@ impl FsStore {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".meta") {
                     let meta = read_meta(&e.path())?;
-                    referenced.extend(meta.data.iter().cloned());
-                    keys.insert(meta.key.clone(), entry_of(&meta));
+                    for v in std::iter::once(&meta).chain(meta.older.iter()) {
+                        referenced.extend(v.data.iter().cloned());
+                    }
+                    keys.insert(meta.key.clone(), entries_of(&meta));
                 } else {
                     data_files.push(name);
                 }
@@ -333,33 +340,68 @@ impl FsStore {
         result
     }
 
-    /// Commits `meta` as the object's record, with `files` (received data files) moved
-    /// into place, through the group-commit thread; returns once durable.
+    /// Commits the change `apply` makes to `key`'s record, with `files` (received data
+    /// files, named in what `apply` writes) moved into place, through the group-commit
+    /// thread; returns once durable, with the listing index updated.
     async fn commit(
+        &self,
+        bucket: &str,
+        key: &str,
+        apply: Apply,
+        files: Vec<(PathBuf, String)>,
+    ) -> StoreResult<Committed> {
+        let index = self.index(bucket)?;
+        let hash = key_hash(key);
+        let dir = self.object_dir(bucket, &hash);
+        let _guard = self.lock_for(&hash).lock().await;
+        let committed = self
+            .committer
+            .commit(self.meta_path(bucket, &hash), dir, apply, files)
+            .await?;
+        if let Ok(mut keys) = index.keys.write() {
+            match &committed.new {
+                Some(record) => {
+                    keys.insert(key.to_string(), entries_of(record));
+                }
+                None => {
+                    keys.remove(key);
+                }
+            }
+        }
+        Ok(committed)
+    }
+
+    /// Commits `meta` (its data files received at `files`) as a new version of its key.
+    async fn commit_version(
         &self,
         bucket: &str,
         mut meta: ObjectMeta,
         files: Vec<PathBuf>,
-        check: Option<WriteCheck>,
+        rules: WriteRules,
     ) -> StoreResult<ObjectMeta> {
-        let index = self.index(bucket)?;
         let hash = key_hash(&meta.key);
-        let dir = self.object_dir(bucket, &hash);
-        let _guard = self.lock_for(&hash).lock().await;
         let id = random_id();
         meta.format = FORMAT;
         meta.data = (0..files.len())
             .map(|i| format!("{hash}.{id}.{i}.data"))
             .collect();
+        meta.version_id = (rules.versioning == Versioning::Enabled).then(versions::new_version_id);
+        meta.delete_marker = false;
+        meta.older.clear();
         let moves = files.into_iter().zip(meta.data.iter().cloned()).collect();
-        let committed = meta.clone();
-        self.committer
-            .commit(self.meta_path(bucket, &hash), dir, meta, moves, check)
-            .await?;
-        if let Ok(mut keys) = index.keys.write() {
-            keys.insert(committed.key.clone(), entry_of(&committed));
-        }
-        Ok(committed)
+        let key = meta.key.clone();
+        let mut written = meta.clone();
+        written.inline = InlineData(None);
+        let check = rules.check;
+        let apply: Apply = Box::new(move |old: Option<ObjectMeta>| {
+            if let Some(check) = &check {
+                let current = old.as_ref().filter(|r| !r.delete_marker);
+                check(current)?;
+            }
+            Ok(Change::Write(Box::new(versions::put(old, meta))))
+        });
+        self.commit(bucket, &key, apply, moves).await?;
+        Ok(written)
     }
 
     /// Batches and records committed so far by the group-commit thread.
@@ -453,18 +495,30 @@ enum Received {
     },
 }
 
-fn entry_of(meta: &ObjectMeta) -> ListEntry {
-    ListEntry {
-        key: meta.key.clone(),
-        size: meta.size,
-        etag: meta.etag.clone(),
-        modified_ns: meta.modified_ns,
-    }
+/// The listing entries of a record's versions, newest first.
+fn entries_of(record: &ObjectMeta) -> Vec<ListEntry> {
+    std::iter::once(record)
+        .chain(record.older.iter())
+        .map(|v| ListEntry {
+            key: record.key.clone(),
+            size: v.size,
+            etag: v.etag.clone(),
+            modified_ns: v.modified_ns,
+            version_id: v.version_id.clone(),
+            delete_marker: v.delete_marker,
+        })
+        .collect()
 }
 
-/// The record of `bucket/key` in the data directory `root` and the directory holding its
-/// data files, read without opening the store (offline recovery).
-pub fn read_record(root: &Path, bucket: &str, key: &str) -> StoreResult<(ObjectMeta, PathBuf)> {
+/// The record of `bucket/key` in the data directory `root` (its latest version, or the
+/// version named) and the directory holding its data files, read without opening the
+/// store (offline recovery).
+pub fn read_record(
+    root: &Path,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> StoreResult<(ObjectMeta, PathBuf)> {
     if bucket.is_empty() || bucket.starts_with('.') || bucket.contains('/') {
         return Err(StoreError::NoSuchBucket);
     }
@@ -473,7 +527,7 @@ pub fn read_record(root: &Path, bucket: &str, key: &str) -> StoreResult<(ObjectM
     }
     let hash = key_hash(key);
     let dir = root.join(bucket).join("objects").join(&hash[..2]);
-    let meta = read_meta(&dir.join(format!("{hash}.meta")))?;
+    let meta = versions::select(read_meta(&dir.join(format!("{hash}.meta")))?, version)?;
     Ok((meta, dir))
 }
 
@@ -739,8 +793,10 @@ impl ObjectStore for FsStore {
         // file of DARE packages beside a JSON record) whatever their size.
         let inline_max = if opts.meta.encryption.is_some() {
             0
-        } else {
+        } else if opts.rules.versioning == Versioning::Unversioned {
             INLINE_MAX
+        } else {
+            VERSIONED_INLINE_MAX
         };
         let received = self.receive(body, inline_max).await?;
         let (size, files, inline) = match received {
@@ -760,7 +816,7 @@ impl ObjectStore for FsStore {
                 meta.parts.clear();
                 meta.inline_len = inline.as_ref().map(|d| d.len() as u64);
                 meta.inline = InlineData(inline);
-                self.commit(bucket, meta, files, opts.check).await
+                self.commit_version(bucket, meta, files, opts.rules).await
             }
             Err(e) => Err(e),
         };
@@ -772,15 +828,24 @@ impl ObjectStore for FsStore {
         result
     }
 
-    async fn head_object(&self, bucket: &str, key: &str) -> StoreResult<ObjectMeta> {
+    async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<ObjectMeta> {
         self.index(bucket)?;
-        read_meta(&self.meta_path(bucket, &key_hash(key)))
+        let mut meta =
+            versions::select(read_meta(&self.meta_path(bucket, &key_hash(key)))?, version)?;
+        meta.inline = InlineData(None);
+        Ok(meta)
     }
 
     async fn get_object(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         span: Option<Span>,
     ) -> StoreResult<(ObjectMeta, ByteStream)> {
         self.index(bucket)?;
@@ -789,7 +854,7 @@ impl ObjectStore for FsStore {
         // A concurrent overwrite may remove the data files between reading the record and
         // opening them: read the record again then.
         for _ in 0..5 {
-            let meta = read_meta(&self.meta_path(bucket, &hash))?;
+            let meta = versions::select(read_meta(&self.meta_path(bucket, &hash))?, version)?;
             let span = span.clone().unwrap_or(0..meta.stored_size());
             if meta.inline.0.is_some() {
                 let stream = stored_stream(&dir, &meta, &span);
@@ -812,31 +877,19 @@ impl ObjectStore for FsStore {
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         update: MetaUpdate,
     ) -> StoreResult<ObjectMeta> {
-        let index = self.index(bucket)?;
-        let hash = key_hash(key);
-        let _guard = self.lock_for(&hash).lock().await;
-        let path = self.meta_path(bucket, &hash);
-        let tmp_dir = self.tmp_dir();
-        let meta = blocking(move || {
-            let mut meta = read_meta(&path)?;
-            let (data, inline_len, inline) =
-                (meta.data.clone(), meta.inline_len, meta.inline.clone());
-            update(&mut meta)?;
-            // The stored bytes stay; a record never loses track of them.
-            meta.data = data;
-            meta.inline_len = inline_len;
-            meta.inline = inline;
-            meta.format = FORMAT;
-            let record = meta.encode().map_err(|e| internal("encode metadata", e))?;
-            write_atomic(&tmp_dir, &path, &record).map_err(|e| internal("write metadata", e))?;
-            Ok(meta)
-        })
-        .await?;
-        if let Ok(mut keys) = index.keys.write() {
-            keys.insert(meta.key.clone(), entry_of(&meta));
-        }
+        let wanted = version.map(str::to_string);
+        let apply: Apply = Box::new(move |old: Option<ObjectMeta>| {
+            let old = old.ok_or(StoreError::NoSuchKey)?;
+            let (record, _) = versions::update(old, wanted.as_deref(), update)?;
+            Ok(Change::Write(Box::new(record)))
+        });
+        let committed = self.commit(bucket, key, apply, Vec::new()).await?;
+        let record = committed.new.ok_or(StoreError::NoSuchKey)?;
+        let mut meta = versions::select(record, version)?;
+        meta.inline = InlineData(None);
         Ok(meta)
     }
 
@@ -844,37 +897,36 @@ impl ObjectStore for FsStore {
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
+        versioning: Versioning,
         check: Option<DeleteCheck>,
-    ) -> StoreResult<()> {
-        let index = self.index(bucket)?;
-        let hash = key_hash(key);
-        let _guard = self.lock_for(&hash).lock().await;
-        let path = self.meta_path(bucket, &hash);
-        let dir = self.object_dir(bucket, &hash);
-        let removed = blocking(move || {
-            let meta = match read_meta(&path) {
-                Ok(m) => m,
-                Err(StoreError::NoSuchKey) => return Ok(false),
-                Err(e) => return Err(e),
-            };
-            if check.is_some_and(|check| !check(&meta)) {
-                return Err(StoreError::PreconditionFailed);
+    ) -> StoreResult<Deleted> {
+        self.index(bucket)?;
+        let outcome = Arc::new(std::sync::Mutex::new(Deleted::default()));
+        let slot = outcome.clone();
+        let wanted = version.map(str::to_string);
+        let marker = ObjectMeta {
+            format: FORMAT,
+            key: key.to_string(),
+            modified_ns: now_ns(),
+            version_id: (versioning == Versioning::Enabled).then(versions::new_version_id),
+            delete_marker: true,
+            ..Default::default()
+        };
+        let apply: Apply = Box::new(move |old: Option<ObjectMeta>| {
+            let (change, deleted) =
+                versions::delete(old, wanted.as_deref(), versioning, check.as_ref(), marker)?;
+            if let Ok(mut slot) = slot.lock() {
+                *slot = deleted;
             }
-            std::fs::remove_file(&path).map_err(|e| internal("delete object", e))?;
-            let _ = sync_dir(&dir);
-            for f in &meta.data {
-                let _ = std::fs::remove_file(dir.join(f));
-            }
-            Ok(true)
-        })
-        .await?;
-        if !removed {
-            return Ok(());
-        }
-        if let Ok(mut keys) = index.keys.write() {
-            keys.remove(key);
-        }
-        Ok(())
+            Ok(change)
+        });
+        self.commit(bucket, key, apply, Vec::new()).await?;
+        let deleted = outcome
+            .lock()
+            .map_err(|_| internal("delete", "poisoned"))?
+            .clone();
+        Ok(deleted)
     }
 
     async fn list_objects(
@@ -897,8 +949,33 @@ impl ObjectStore for FsStore {
         let iter = keys
             .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
             .filter(|(k, _)| k.as_str() != after || after.is_empty())
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(_, versions)| versions.first().filter(|v| !v.delete_marker));
+        Ok(iter.take(limit).cloned().collect())
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Vec<ListEntry>>> {
+        let index = self.index(bucket)?;
+        let keys = index
+            .keys
+            .read()
+            .map_err(|_| internal("index", "poisoned"))?;
+        let start = if after.is_empty() || after < prefix {
+            prefix
+        } else {
+            after
+        };
+        let iter = keys
+            .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+            .filter(|(k, _)| k.as_str() != after || after.is_empty())
             .take_while(|(k, _)| k.starts_with(prefix));
-        Ok(iter.take(limit).map(|(_, e)| e.clone()).collect())
+        Ok(iter.take(limit).map(|(_, v)| v.clone()).collect())
     }
 
     async fn upload_meta(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<ObjectMeta> {
@@ -1020,7 +1097,7 @@ impl ObjectStore for FsStore {
         key: &str,
         upload: &str,
         parts: &[(i32, String)],
-        check: Option<WriteCheck>,
+        rules: WriteRules,
     ) -> StoreResult<ObjectMeta> {
         let dir = self.upload_dir(upload)?;
         let (mut meta, stored) = self.list_parts(bucket, key, upload).await?;
@@ -1060,7 +1137,7 @@ impl ObjectStore for FsStore {
         meta.stored = chosen.iter().map(PartInfo::stored_size).collect();
         meta.parts = chosen;
         meta.upload_id = Some(upload.to_string());
-        let committed = self.commit(bucket, meta, files, check).await?;
+        let committed = self.commit_version(bucket, meta, files, rules).await?;
         let _ = blocking(move || {
             std::fs::remove_dir_all(&dir).map_err(|e| internal("remove upload", e))
         })

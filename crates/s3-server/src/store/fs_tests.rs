@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::*;
-use crate::store::{Digest, ObjectStore, PutOptions};
+use crate::store::{Digest, ObjectStore, PutOptions, Versioning, WriteRules};
 
 struct TempDir(PathBuf);
 
@@ -46,8 +46,14 @@ fn opts() -> PutOptions {
                 checksum: None,
             })
         }),
-        check: None,
+        rules: WriteRules::default(),
     }
+}
+
+fn versioned_opts(versioning: Versioning) -> PutOptions {
+    let mut o = opts();
+    o.rules.versioning = versioning;
+    o
 }
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
@@ -57,7 +63,16 @@ fn pattern(n: usize, seed: u8) -> Vec<u8> {
 }
 
 async fn read_all(store: &FsStore, key: &str, span: Option<Span>) -> Vec<u8> {
-    let (_, mut s) = store.get_object("b", key, span).await.unwrap();
+    read_version(store, key, None, span).await
+}
+
+async fn read_version(
+    store: &FsStore,
+    key: &str,
+    version: Option<&str>,
+    span: Option<Span>,
+) -> Vec<u8> {
+    let (_, mut s) = store.get_object("b", key, version, span).await.unwrap();
     let mut out = Vec::new();
     while let Some(c) = s.next().await {
         out.extend_from_slice(&c.unwrap());
@@ -132,7 +147,8 @@ async fn inline_and_file_objects_round_trip_and_replace_each_other() {
         .update_meta(
             "b",
             "k",
-            Box::new(|m| {
+            None,
+            Box::new(|m: &mut ObjectMeta| {
                 m.tags = vec![("t".into(), "v".into())];
                 Ok(())
             }),
@@ -144,16 +160,19 @@ async fn inline_and_file_objects_round_trip_and_replace_each_other() {
     // After a restart the records (and their inline bytes) read back from disk.
     drop(store);
     let store = FsStore::open(&dir.0).unwrap();
-    let head = store.head_object("b", "k").await.unwrap();
+    let head = store.head_object("b", "k", None).await.unwrap();
     assert_eq!(head.tags, vec![("t".to_string(), "v".to_string())]);
     assert_eq!(head.size, INLINE_MAX as u64);
     assert_eq!(read_all(&store, "k", None).await, edge);
     let listed = store.list_objects("b", "", "", 10).await.unwrap();
     assert_eq!(listed.len(), 2);
 
-    store.delete_object("b", "k", None).await.unwrap();
+    store
+        .delete_object("b", "k", None, Versioning::Unversioned, None)
+        .await
+        .unwrap();
     assert!(matches!(
-        store.head_object("b", "k").await,
+        store.head_object("b", "k", None).await,
         Err(StoreError::NoSuchKey)
     ));
 }
@@ -170,7 +189,7 @@ async fn a_refused_write_leaves_the_old_object() {
         .unwrap();
     for size in [10, 400_000] {
         let mut o = opts();
-        o.check = Some(Box::new(|_| Err(StoreError::PreconditionFailed)));
+        o.rules.check = Some(Box::new(|_| Err(StoreError::PreconditionFailed)));
         let r = store
             .put_object("b", "k", body_of(&pattern(size, 5), 65536), o)
             .await;
@@ -218,4 +237,111 @@ async fn concurrent_writers_share_commits() {
         batches < jobs,
         "{jobs} commits in {batches} batches: none was shared"
     );
+}
+
+#[tokio::test]
+async fn versions_inline_and_in_files_survive_a_restart() {
+    let dir = TempDir::new();
+    let store = FsStore::open(&dir.0).unwrap();
+    store.create_bucket("b", None).await.unwrap();
+    // A null version from before versioning, then versions inline and in data files.
+    let null = pattern(1000, 1);
+    store
+        .put_object("b", "k", body_of(&null, 300), opts())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    let bodies = [pattern(2000, 2), pattern(300_000, 3), pattern(5, 4)];
+    for body in &bodies {
+        let m = store
+            .put_object(
+                "b",
+                "k",
+                body_of(body, 4096),
+                versioned_opts(Versioning::Enabled),
+            )
+            .await
+            .unwrap();
+        ids.push(m.version_id.unwrap());
+    }
+    let deleted = store
+        .delete_object("b", "k", None, Versioning::Enabled, None)
+        .await
+        .unwrap();
+    assert!(deleted.delete_marker && deleted.version_id.is_some());
+    assert!(matches!(
+        store.head_object("b", "k", None).await,
+        Err(StoreError::DeleteMarker {
+            addressed: false,
+            ..
+        })
+    ));
+    assert!(store
+        .list_objects("b", "", "", 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    drop(store);
+    let store = FsStore::open(&dir.0).unwrap();
+    assert_eq!(read_version(&store, "k", Some("null"), None).await, null);
+    for (id, body) in ids.iter().zip(&bodies) {
+        assert_eq!(read_version(&store, "k", Some(id), None).await, *body);
+    }
+    assert_eq!(
+        read_version(&store, "k", Some(&ids[1]), Some(10..20)).await,
+        bodies[1][10..20]
+    );
+    let listed = store.list_versions("b", "", "", 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].len(), 5);
+    assert!(listed[0][0].delete_marker);
+
+    // Removing the marker brings the newest version back; removing a version by ID
+    // removes its data file.
+    let marker = deleted.version_id.unwrap();
+    store
+        .delete_object("b", "k", Some(&marker), Versioning::Enabled, None)
+        .await
+        .unwrap();
+    assert_eq!(read_all(&store, "k", None).await, bodies[2]);
+    assert_eq!(data_files(&dir.0), 1);
+    store
+        .delete_object("b", "k", Some(&ids[1]), Versioning::Enabled, None)
+        .await
+        .unwrap();
+    assert_eq!(data_files(&dir.0), 0);
+    assert!(matches!(
+        store.head_object("b", "k", Some(&ids[1])).await,
+        Err(StoreError::NoSuchVersion)
+    ));
+    // Suspended: a write replaces the null version only.
+    store
+        .put_object(
+            "b",
+            "k",
+            body_of(&pattern(10, 9), 10),
+            versioned_opts(Versioning::Suspended),
+        )
+        .await
+        .unwrap();
+    let listed = store.list_versions("b", "", "", 10).await.unwrap();
+    assert_eq!(listed[0].len(), 3);
+    assert_eq!(
+        read_version(&store, "k", Some("null"), None).await,
+        pattern(10, 9)
+    );
+    // Every version gone: the key is gone, and the bucket can be deleted.
+    for v in ["null", ids[0].as_str(), ids[2].as_str()] {
+        store
+            .delete_object("b", "k", Some(v), Versioning::Suspended, None)
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .list_versions("b", "", "", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store.delete_bucket("b").await.unwrap();
 }

@@ -49,8 +49,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Record format written by this code. Frozen per version: 1 is the JSON record alone,
-/// 2 may carry the object's bytes after it (`inline`).
-pub const FORMAT: u32 = 2;
+/// 2 may carry the object's bytes after it (`inline`), 3 holds versions (a version id, a
+/// delete marker, older versions or object-lock fields). A record without any of those
+/// is still written as format 2, byte for byte as before versioning existed.
+pub const FORMAT: u32 = 3;
+
+/// The format of records that hold nothing of versioning.
+pub const FORMAT_UNVERSIONED: u32 = 2;
 
 /// Stored bytes kept in the record file itself. Its `Debug` shows the length only: for
 /// an unencrypted object these bytes are the plaintext.
@@ -135,6 +140,32 @@ pub struct ObjectMeta {
     /// Server-side encryption state; `None` for plaintext objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// The version's ID; `None` is the `null` version (written while versioning was off
+    /// or suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// This version is a delete marker (no data; size 0, empty ETag).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// Object-lock retention of this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object-lock legal hold of this version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+    /// In the record file only: the key's older versions, newest first (the record's own
+    /// fields are the latest version). Their inline bytes follow the latest's.
+    #[serde(default, rename = "versions", skip_serializing_if = "Vec::is_empty")]
+    pub older: Vec<ObjectMeta>,
+}
+
+/// Object-lock retention of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// `GOVERNANCE` or `COMPLIANCE`.
+    pub mode: String,
+    /// Retained until this instant, Unix nanoseconds.
+    pub until_ns: i128,
 }
 
 /// Encryption record version written by this code. Frozen per version.
@@ -273,13 +304,43 @@ impl ObjectMeta {
         self.stored_sizes().iter().sum()
     }
 
-    /// The record file's bytes: the JSON line, then the inline bytes if any.
+    /// Whether the record needs format 3 (see [`FORMAT`]).
+    fn versioned(&self) -> bool {
+        self.version_id.is_some()
+            || self.delete_marker
+            || self.retention.is_some()
+            || self.legal_hold
+            || !self.older.is_empty()
+    }
+
+    /// The record file's bytes: the JSON line, then the inline bytes if any (the
+    /// latest version's, then each older version's, in the order of `versions`).
     pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
-        let mut out = serde_json::to_vec(self)?;
-        if let (Some(_), Some(data)) = (self.inline_len, &self.inline.0) {
-            out.reserve(1 + data.len());
+        let mut record = std::borrow::Cow::Borrowed(self);
+        let format = if self.versioned() {
+            FORMAT
+        } else {
+            FORMAT_UNVERSIONED
+        };
+        if self.format != format || self.older.iter().any(|o| o.format != 0) {
+            let r = record.to_mut();
+            r.format = format;
+            for o in &mut r.older {
+                o.format = 0;
+            }
+        }
+        let mut out = serde_json::to_vec(&*record)?;
+        let versions = std::iter::once(self).chain(self.older.iter());
+        let inline: Vec<&Bytes> = versions
+            .filter(|v| v.inline_len.is_some())
+            .filter_map(|v| v.inline.0.as_ref())
+            .collect();
+        if !inline.is_empty() {
+            out.reserve(1 + inline.iter().map(|d| d.len()).sum::<usize>());
             out.push(b'\n');
-            out.extend_from_slice(data);
+            for data in inline {
+                out.extend_from_slice(data);
+            }
         }
         Ok(out)
     }
@@ -291,17 +352,32 @@ impl ObjectMeta {
         let end = bytes.iter().position(|&b| b == b'\n');
         let json = &bytes[..end.unwrap_or(bytes.len())];
         let mut meta: ObjectMeta = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        let rest = end.map(|e| bytes.slice(e + 1..));
-        match (meta.inline_len, rest) {
-            (None, None) => {}
-            (Some(n), Some(rest)) if rest.len() as u64 == n => meta.inline = InlineData(Some(rest)),
-            (Some(n), rest) => {
-                return Err(format!(
-                    "record announces {n} inline bytes, file holds {}",
-                    rest.map_or(0, |r| r.len())
-                ))
+        let rest = end.map_or_else(Bytes::new, |e| bytes.slice(e + 1..));
+        let announced = std::iter::once(&meta)
+            .chain(meta.older.iter())
+            .filter_map(|v| v.inline_len)
+            .try_fold(0u64, u64::checked_add)
+            .ok_or("inline lengths overflow")?;
+        let has_inline = std::iter::once(&meta)
+            .chain(meta.older.iter())
+            .any(|v| v.inline_len.is_some());
+        if end.is_some() != has_inline || rest.len() as u64 != announced {
+            return Err(format!(
+                "record announces {announced} inline bytes, file holds {}",
+                rest.len()
+            ));
+        }
+        let mut at = 0usize;
+        let mut take = |v: &mut ObjectMeta| {
+            if let Some(n) = v.inline_len {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                v.inline = InlineData(Some(rest.slice(at..at + n)));
+                at += n;
             }
-            (None, Some(_)) => return Err("bytes after a record without inline data".into()),
+        };
+        take(&mut meta);
+        for o in &mut meta.older {
+            take(o);
         }
         Ok(meta)
     }

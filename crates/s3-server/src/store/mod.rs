@@ -7,6 +7,7 @@
 mod commit;
 pub mod fs;
 pub mod meta;
+pub mod versions;
 
 use std::io;
 use std::pin::Pin;
@@ -14,7 +15,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use meta::{Encryption, ObjectMeta, PartInfo, SseKind};
+pub use meta::{Encryption, ObjectMeta, PartInfo, Retention, SseKind};
 
 /// A stream of body bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync + 'static>>;
@@ -35,6 +36,22 @@ pub enum StoreError {
     /// No such object.
     #[error("object does not exist")]
     NoSuchKey,
+    /// The key exists, but not the version asked for.
+    #[error("version does not exist")]
+    NoSuchVersion,
+    /// The version read or changed is a delete marker: the latest version of the key
+    /// (`addressed` false: the key reads as absent) or the one named by ID (`addressed`:
+    /// the method is not allowed on it).
+    #[error("delete marker")]
+    DeleteMarker {
+        /// The marker's version ID (`None`: the null version).
+        version_id: Option<String>,
+        /// Named by version ID in the request.
+        addressed: bool,
+    },
+    /// Object lock protects the version (retention or legal hold).
+    #[error("object is protected by object lock")]
+    Locked,
     /// No such multipart upload.
     #[error("multipart upload does not exist")]
     NoSuchUpload,
@@ -79,7 +96,7 @@ pub struct BucketInfo {
     pub owner: Option<String>,
 }
 
-/// One entry of an object listing.
+/// One entry of an object listing: one version of a key.
 #[derive(Debug, Clone)]
 pub struct ListEntry {
     /// Key.
@@ -90,6 +107,54 @@ pub struct ListEntry {
     pub etag: String,
     /// Last modification (Unix nanoseconds).
     pub modified_ns: i128,
+    /// Version ID (`None`: the null version).
+    pub version_id: Option<String>,
+    /// A delete marker.
+    pub delete_marker: bool,
+}
+
+/// How a bucket's versioning treats a write or delete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: one (null) version per key.
+    #[default]
+    Unversioned,
+    /// Every write makes a new version; a delete adds a delete marker.
+    Enabled,
+    /// Writes replace the null version, which a delete turns into a delete marker.
+    Suspended,
+}
+
+/// How a write is committed: the bucket's versioning and a condition on the key's
+/// current version.
+#[derive(Default)]
+pub struct WriteRules {
+    /// The bucket's versioning when the write started.
+    pub versioning: Versioning,
+    /// A condition on the current object (`If-Match` / `If-None-Match`), tested under
+    /// the key's lock at commit time so that a concurrent write cannot slip in between.
+    pub check: Option<WriteCheck>,
+}
+
+impl std::fmt::Debug for WriteRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteRules")
+            .field("versioning", &self.versioning)
+            .field("check", &self.check.is_some())
+            .finish()
+    }
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// The version removed or the delete marker created (`None` with `versioned` false:
+    /// an unversioned bucket's object; `None` otherwise: the null version).
+    pub version_id: Option<String>,
+    /// A delete marker was created, or the version removed was one.
+    pub delete_marker: bool,
+    /// The bucket has (or had) versioning: the version ID is reported.
+    pub versioned: bool,
 }
 
 /// What the API layer learnt about a body once it has streamed through: the plaintext
@@ -116,16 +181,15 @@ pub struct PutOptions {
     pub meta: ObjectMeta,
     /// Reports the body's digest once it has been stored.
     pub finish: Finish,
-    /// A condition on the current object (`If-Match` / `If-None-Match`), tested under
-    /// the key's lock at commit time so that a concurrent write cannot slip in between.
-    pub check: Option<WriteCheck>,
+    /// Versioning and the write's condition.
+    pub rules: WriteRules,
 }
 
 impl std::fmt::Debug for PutOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PutOptions")
             .field("meta", &self.meta)
-            .field("check", &self.check.is_some())
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
 }
@@ -137,8 +201,10 @@ pub type WriteCheck = Box<dyn Fn(Option<&ObjectMeta>) -> StoreResult<()> + Send 
 /// A change to an object's record (an error leaves the record as it was).
 pub type MetaUpdate = Box<dyn FnOnce(&mut ObjectMeta) -> StoreResult<()> + Send>;
 
-/// A condition on the current record of an object about to be deleted.
-pub type DeleteCheck = Box<dyn Fn(&ObjectMeta) -> bool + Send + Sync>;
+/// A condition on the version a delete targets: the latest (when no version ID is given)
+/// or the one named; `permanent` tells whether that version is about to be removed (not
+/// only covered by a delete marker). Its error is returned to the client.
+pub type DeleteCheck = Box<dyn Fn(&ObjectMeta, bool) -> StoreResult<()> + Send + Sync>;
 
 /// A byte range, inclusive start, exclusive end.
 pub type Span = std::ops::Range<u64>;
@@ -178,35 +244,50 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         body: ByteStream,
         opts: PutOptions,
     ) -> StoreResult<ObjectMeta>;
-    /// An object's metadata.
-    async fn head_object(&self, bucket: &str, key: &str) -> StoreResult<ObjectMeta>;
-    /// An object's metadata and the stored bytes of `span` (whole object when `None`);
-    /// spans count stored bytes, which are ciphertext for encrypted objects.
+    /// The metadata of an object's latest version, or of the version named (`"null"`:
+    /// the null version). A delete marker is the error [`StoreError::DeleteMarker`].
+    async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<ObjectMeta>;
+    /// A version's metadata (as [`head_object`](Self::head_object)) and the stored bytes
+    /// of `span` (whole object when `None`); spans count stored bytes, which are
+    /// ciphertext for encrypted objects.
     async fn get_object(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         span: Option<Span>,
     ) -> StoreResult<(ObjectMeta, ByteStream)>;
-    /// Rewrites an object's record (not its data) with `update`, reading and writing it
-    /// under the key's lock so a concurrent overwrite is neither undone nor mixed with
-    /// stale metadata. Tags, SSE-C key rotation. Returns the new record.
+    /// Rewrites the metadata of a version (the latest when `version` is `None`), not
+    /// its data, with `update`, under the key's lock so a concurrent overwrite is neither
+    /// undone nor mixed with stale metadata. Tags, SSE-C key rotation, object lock.
+    /// Returns the new version's metadata.
     async fn update_meta(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         update: MetaUpdate,
     ) -> StoreResult<ObjectMeta>;
-    /// Deletes an object; deleting a missing key succeeds. With `check`, the object is
-    /// deleted only if `check` approves its current record (tested under the key's lock,
-    /// so no write can slip in between); otherwise `PreconditionFailed`.
+    /// Deletes as S3 does: without `version`, the object (unversioned), or by adding a
+    /// delete marker (versioning enabled or suspended); with `version`, that version for
+    /// good. Deleting a missing key or version succeeds. With `check`, the target is
+    /// deleted only if `check` approves it (tested under the key's lock, so no write can
+    /// slip in between).
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
+        versioning: Versioning,
         check: Option<DeleteCheck>,
-    ) -> StoreResult<()>;
-    /// Keys after `after` (exclusive) starting with `prefix`, in order, at most `limit`.
+    ) -> StoreResult<Deleted>;
+    /// The latest versions of keys after `after` (exclusive) starting with `prefix`, in
+    /// order, at most `limit`; keys whose latest version is a delete marker are left out.
     async fn list_objects(
         &self,
         bucket: &str,
@@ -214,6 +295,15 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         after: &str,
         limit: usize,
     ) -> StoreResult<Vec<ListEntry>>;
+    /// Keys after `after` (exclusive) starting with `prefix`, in order, at most `limit`,
+    /// each with all its versions, newest first.
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Vec<ListEntry>>>;
 
     /// The initial metadata of an upload in progress (encryption state included).
     async fn upload_meta(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<ObjectMeta>;
@@ -250,7 +340,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         key: &str,
         upload: &str,
         parts: &[(i32, String)],
-        check: Option<WriteCheck>,
+        rules: WriteRules,
     ) -> StoreResult<ObjectMeta>;
     /// Discards an upload and its parts.
     async fn abort_multipart(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<()>;
