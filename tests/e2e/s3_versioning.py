@@ -392,6 +392,71 @@ def crash(root, cert):
             "one latest per key", run_crash)
 
 
+def lifecycle(root, cert):
+    """Rules applied by the background scanner with a 2-second lifecycle day, across a
+    restart of the server."""
+    def run_lifecycle():
+        data_dir = os.path.join(root, "lc-data")
+        srv = h.Server(root, "lc", cert=cert, env=KMS_ENV, data_dir=data_dir,
+                       args=["--lifecycle-day-seconds", "2"])
+        s3 = srv.client()
+        s3.create_bucket(Bucket="lcb")
+        s3.create_bucket(Bucket="lc-ver")
+        s3.put_bucket_versioning(Bucket="lc-ver", VersioningConfiguration={"Status": "Enabled"})
+        for k in ["tmp/a", "tmp/b", "keep/a"]:
+            s3.put_object(Bucket="lcb", Key=k, Body=b"x", ServerSideEncryption="AES256")
+        s3.put_object(Bucket="lcb", Key="tagged/a", Body=b"x", Tagging="expire=yes")
+        s3.put_object(Bucket="lcb", Key="tagged/b", Body=b"x", Tagging="expire=no")
+        up = s3.create_multipart_upload(Bucket="lcb", Key="tmp/upload")["UploadId"]
+        s3.put_bucket_lifecycle_configuration(Bucket="lcb", LifecycleConfiguration={"Rules": [
+            {"ID": "tmp", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 2},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
+            {"ID": "tags", "Filter": {"Tag": {"Key": "expire", "Value": "yes"}}, "Status": "Enabled",
+             "Expiration": {"Days": 2}},
+            {"ID": "off", "Filter": {"Prefix": "keep/"}, "Status": "Disabled", "Expiration": {"Days": 1}}]})
+        rules = s3.get_bucket_lifecycle_configuration(Bucket="lcb")["Rules"]
+        assert sorted(r["ID"] for r in rules) == ["off", "tags", "tmp"], rules
+        r = s3.head_object(Bucket="lcb", Key="tmp/a")
+        assert 'rule-id="tmp"' in r["ResponseMetadata"]["HTTPHeaders"].get("x-amz-expiration", ""), r
+        v1 = s3.put_object(Bucket="lc-ver", Key="doc", Body=b"1")["VersionId"]
+        v2 = s3.put_object(Bucket="lc-ver", Key="doc", Body=b"2")["VersionId"]
+        v3 = s3.put_object(Bucket="lc-ver", Key="doc", Body=b"3")["VersionId"]
+        s3.put_bucket_lifecycle_configuration(Bucket="lc-ver", LifecycleConfiguration={"Rules": [
+            {"ID": "nc", "Filter": {}, "Status": "Enabled",
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1}}]})
+        # The rules are stored: they keep working after a restart.
+        srv.stop()
+        srv = h.Server(root, "lc2", cert=cert, env=KMS_ENV, data_dir=data_dir,
+                       args=["--lifecycle-day-seconds", "2"])
+        try:
+            s3 = srv.client()
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lcb").get("Contents", [])]
+                uploads = s3.list_multipart_uploads(Bucket="lcb").get("Uploads", [])
+                ids = [v for _, v, _, _ in versions_of(s3, "lc-ver", "doc")]
+                if keys == ["keep/a", "tagged/b"] and not uploads and ids == [v3, v2]:
+                    break
+                time.sleep(0.5)
+            assert keys == ["keep/a", "tagged/b"], keys
+            assert not uploads, uploads
+            assert ids == [v3, v2], f"noncurrent expiration kept {ids}, want {[v3, v2]} (v1 {v1} gone)"
+            s3.delete_bucket_lifecycle(Bucket="lcb")
+            h.expect_error(lambda: s3.get_bucket_lifecycle_configuration(Bucket="lcb"),
+                           "NoSuchLifecycleConfiguration", 404)
+            h.expect_error(lambda: s3.put_bucket_lifecycle_configuration(Bucket="lcb", LifecycleConfiguration={
+                "Rules": [{"ID": "x", "Filter": {}, "Status": "Enabled", "Expiration": {"Days": 0}}]}),
+                "InvalidArgument", 400)
+            h.expect_error(lambda: s3.put_bucket_lifecycle_configuration(Bucket="lcb", LifecycleConfiguration={
+                "Rules": [{"ID": "x", "Filter": {}, "Status": "Enabled",
+                           "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}]}]}),
+                "InvalidStorageClass", 400)
+        finally:
+            srv.stop()
+    h.check("lifecycle: expiration by prefix and tag, noncurrent versions, uploads aborted, rules survive a restart",
+            run_lifecycle)
+
+
 def main():
     root = tempfile.mkdtemp(prefix="coffer-versioning-")
     try:
@@ -406,6 +471,7 @@ def main():
             object_lock(s3, srv)
         finally:
             srv.stop()
+        lifecycle(root, cert)
         crash(root, cert)
     except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
         h.failed += 1

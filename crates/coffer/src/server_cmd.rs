@@ -28,6 +28,11 @@ pub struct ServerArgs {
           num_args = 0..=1, require_equals = true, default_value_t = false,
           default_missing_value = "true")]
     insecure_sse_c: bool,
+    /// The length of a lifecycle "day" in seconds, for testing lifecycle rules in seconds
+    /// (as RGW's rgw_lc_debug_interval); expiry dates shown to clients still use real days.
+    #[arg(long, env = "COFFER_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    lifecycle_day_seconds: u64,
     /// Do not fall back to the development KMS when no KMS is configured (SSE-S3 and
     /// SSE-KMS then answer NotImplemented).
     #[arg(long, env = "COFFER_NO_DEV_KMS", value_parser = clap::builder::BoolishValueParser::new(),
@@ -228,6 +233,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         kms: None,
         auto_encryption: false,
         insecure_sse_c: args.insecure_sse_c,
+        lifecycle_day: std::time::Duration::from_secs(args.lifecycle_day_seconds),
     };
     let auto_encryption = kms::auto_encryption(env).map_err(|e| anyhow!("{e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -8,11 +8,14 @@
 //! Objects are encrypted on request or always (SSE-S3, SSE-KMS with keys from a KMS,
 //! SSE-C with the client's keys; bucket defaults and auto-encryption), see [`sse`].
 //!
-//! What it does not do yet: versioning, IAM policies attached to users.
+//! Buckets can keep versions, lock them (object lock) and expire them (lifecycle).
+//!
+//! What it does not do yet: IAM policies attached to users.
 
 pub mod admin;
 pub mod cors;
 pub mod http;
+pub mod lifecycle;
 pub mod recover;
 pub mod s3;
 pub mod sse;
@@ -46,6 +49,8 @@ pub struct ServerConfig {
     /// Accept SSE-C over plain HTTP (test rigs only; the key then crosses the network
     /// in clear).
     pub insecure_sse_c: bool,
+    /// The length of a lifecycle day ([`lifecycle::DAY`]; shorter only to test rules).
+    pub lifecycle_day: std::time::Duration,
 }
 
 /// Builds the s3s service over a store.
@@ -94,5 +99,6 @@ pub async fn start(dir: &std::path::Path, config: ServerConfig) -> Result<Runnin
         .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
     let store: Arc<dyn store::ObjectStore> = Arc::new(store);
     let service = service(store.clone(), &config)?;
+    tokio::spawn(lifecycle::run(store.clone(), config.lifecycle_day));
     http::serve(service, store, config).await
 }

@@ -11,7 +11,17 @@ pub fn s3(e: StoreError) -> S3Error {
         StoreError::NoSuchBucket => s3_error!(NoSuchBucket),
         StoreError::BucketAlreadyOwnedByYou => s3_error!(BucketAlreadyOwnedByYou),
         StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty),
-        StoreError::NoSuchKey => s3_error!(NoSuchKey),
+        StoreError::NoSuchKey => {
+            // As RGW does (and the public suite checks): a missing key is no delete marker.
+            let mut e = s3_error!(NoSuchKey);
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert(
+                "x-amz-delete-marker",
+                hyper::header::HeaderValue::from_static("false"),
+            );
+            e.set_headers(headers);
+            e
+        }
         StoreError::NoSuchVersion => {
             s3_error!(NoSuchVersion, "The specified version does not exist.")
         }

@@ -162,10 +162,12 @@ pub(crate) async fn requested(
                 until_ns,
             })
         }
-        _ => return Err(s3_error!(
+        _ => {
+            return Err(s3_error!(
             InvalidArgument,
             "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
-        )),
+        ))
+        }
     };
     Ok((retention, hold))
 }

@@ -9,6 +9,7 @@ mod body;
 mod convert;
 mod copy_source;
 mod errors;
+mod lifecycle;
 mod list;
 mod lock;
 mod multipart;
@@ -16,6 +17,15 @@ mod objects;
 pub mod policy;
 mod versioning;
 mod write;
+
+pub use versioning::SETTING as VERSIONING_SETTING;
+
+/// Whether object lock lets a version be deleted for good now (no governance bypass).
+pub fn lock_allows_delete(
+    version: &crate::store::ObjectMeta,
+) -> Result<(), crate::store::StoreError> {
+    lock::deletable(version, false)
+}
 
 use std::sync::Arc;
 
@@ -721,6 +731,27 @@ impl S3 for CofferS3 {
         req: S3Request<GetObjectLegalHoldInput>,
     ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
         lock::get_legal_hold(self, req).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        lifecycle::put(self, req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        lifecycle::get(self, req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        lifecycle::delete(self, req).await
     }
 
     async fn get_bucket_versioning(

@@ -285,6 +285,7 @@ pub async fn put(
         e_tag: Some(etag(&stored.etag)),
         size: i64::try_from(stored.size).ok(),
         version_id: stored.version_id.clone(),
+        expiration: super::lifecycle::expiration_header(s, &input.bucket, &stored).await,
         ..Default::default()
     };
     let h = ResponseHeaders::of(stored.encryption.as_ref(), customer);
@@ -505,6 +506,10 @@ pub async fn get(
         .map(|(s, _)| s.end - s.start)
         .unwrap_or(meta.size);
     let lock_headers = lock::headers_of(&meta);
+    let expiration = match version {
+        None => super::lifecycle::expiration_header(s, &i.bucket, &meta).await,
+        Some(_) => None,
+    };
     let mut out = object_headers!(GetObjectOutput, &meta, i.part_number, length, span.map(|(_, cr)| cr), {
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
@@ -512,6 +517,7 @@ pub async fn get(
         object_lock_mode: lock_headers.0,
         object_lock_retain_until_date: lock_headers.1,
         object_lock_legal_hold_status: lock_headers.2,
+        expiration: expiration,
     });
     sse_response_headers!(
         out,
@@ -626,6 +632,10 @@ pub async fn head(
         .map(|(s, _)| s.end - s.start)
         .unwrap_or(meta.size);
     let lock_headers = lock::headers_of(&meta);
+    let expiration = match version {
+        None => super::lifecycle::expiration_header(s, &i.bucket, &meta).await,
+        Some(_) => None,
+    };
     let mut out = object_headers!(
         HeadObjectOutput,
         &meta,
@@ -637,6 +647,7 @@ pub async fn head(
             object_lock_mode: lock_headers.0,
             object_lock_retain_until_date: lock_headers.1,
             object_lock_legal_hold_status: lock_headers.2,
+            expiration: expiration,
         }
     );
     sse_response_headers!(

@@ -331,6 +331,10 @@ pub fn action_of(op: &str) -> Option<&'static str> {
         "PutBucketCors" | "DeleteBucketCors" => "s3:PutBucketCORS",
         "PutBucketTagging" | "DeleteBucketTagging" => "s3:PutBucketTagging",
         "GetBucketVersioning" => "s3:GetBucketVersioning",
+        "GetBucketLifecycleConfiguration" => "s3:GetLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => {
+            "s3:PutLifecycleConfiguration"
+        }
         "PutBucketVersioning" => "s3:PutBucketVersioning",
         "GetObjectLockConfiguration" => "s3:GetBucketObjectLockConfiguration",
         "PutObjectLockConfiguration" => "s3:PutBucketObjectLockConfiguration",
