@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import zlib
 
 import boto3
 import botocore
@@ -627,6 +628,77 @@ def run(s3, srv):
         s3.delete_bucket_cors(Bucket=b)
         expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404)
     check("CORS: MinIO's default, bucket rules, preflights", cors)
+
+    def checksums():
+        # boto3 >= 1.36 sends a CRC32 of every body by default; it is checked and echoed.
+        r = s3.put_object(Bucket=b, Key="ck/default", Body=b"checksummed")
+        assert r.get("ChecksumCRC32") == base64.b64encode(zlib.crc32(b"checksummed").to_bytes(4, "big")).decode(), r
+        assert r.get("ChecksumType") == "FULL_OBJECT", r
+        h = s3.head_object(Bucket=b, Key="ck/default", ChecksumMode="ENABLED")
+        assert h["ChecksumCRC32"] == r["ChecksumCRC32"] and h["ChecksumType"] == "FULL_OBJECT", h
+        parts = [body(5 << 20, "p1"), body(5 << 20, "p2"), body(1000, "p3")]
+        whole = b"".join(parts)
+        for algorithm, kind in [("SHA256", "COMPOSITE"), ("CRC32", "FULL_OBJECT"), ("CRC32C", "COMPOSITE"),
+                                ("CRC64NVME", "FULL_OBJECT")]:
+            key = f"ck/{algorithm}-{kind}"
+            up = s3.create_multipart_upload(Bucket=b, Key=key, ChecksumAlgorithm=algorithm, ChecksumType=kind)
+            assert up["ChecksumAlgorithm"] == algorithm and up["ChecksumType"] == kind, up
+            done = []
+            for n, p in enumerate(parts, 1):
+                r = s3.upload_part(Bucket=b, Key=key, UploadId=up["UploadId"], PartNumber=n, Body=p,
+                                   ChecksumAlgorithm=algorithm)
+                done.append({"PartNumber": n, "ETag": r["ETag"], f"Checksum{algorithm}": r[f"Checksum{algorithm}"]})
+            r = s3.complete_multipart_upload(Bucket=b, Key=key, UploadId=up["UploadId"],
+                                             MultipartUpload={"Parts": done})
+            assert r["ChecksumType"] == kind, r
+            value = r[f"Checksum{algorithm}"]
+            if kind == "COMPOSITE":
+                assert value.endswith("-3"), value
+                if algorithm == "SHA256":
+                    raw = b"".join(base64.b64decode(d["ChecksumSHA256"]) for d in done)
+                    assert value == base64.b64encode(hashlib.sha256(raw).digest()).decode() + "-3"
+            elif algorithm == "CRC32":
+                assert value == base64.b64encode(zlib.crc32(whole).to_bytes(4, "big")).decode(), value
+            h = s3.head_object(Bucket=b, Key=key, ChecksumMode="ENABLED")
+            assert h[f"Checksum{algorithm}"] == value and h["ChecksumType"] == kind, h
+            a = s3.get_object_attributes(Bucket=b, Key=key, ObjectAttributes=["Checksum", "ObjectParts"])
+            assert a["Checksum"][f"Checksum{algorithm}"] == value and a["Checksum"]["ChecksumType"] == kind, a
+            g = s3.get_object(Bucket=b, Key=key, PartNumber=2)
+            assert g[f"Checksum{algorithm}"] == done[1][f"Checksum{algorithm}"], g
+            assert g["Body"].read() == parts[1]
+        # A wrong part checksum in the completion, and an unsupported type, are refused.
+        up = s3.create_multipart_upload(Bucket=b, Key="ck/bad", ChecksumAlgorithm="SHA256")
+        r = s3.upload_part(Bucket=b, Key="ck/bad", UploadId=up["UploadId"], PartNumber=1, Body=b"x",
+                           ChecksumAlgorithm="SHA256")
+        expect_error(lambda: s3.complete_multipart_upload(Bucket=b, Key="ck/bad", UploadId=up["UploadId"],
+                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"],
+                                                 "ChecksumSHA256": base64.b64encode(b"0" * 32).decode()}]}),
+                     "InvalidPart", 400)
+        expect_error(lambda: s3.create_multipart_upload(Bucket=b, Key="ck/x", ChecksumAlgorithm="SHA256",
+                                                        ChecksumType="FULL_OBJECT"), "InvalidRequest", 400)
+    check("checksums: default CRC32 echoed, COMPOSITE and FULL_OBJECT multipart checksums", checksums)
+
+    def acls():
+        owner = s3.get_bucket_acl(Bucket=b)
+        grants = owner["Grants"]
+        assert len(grants) == 1 and grants[0]["Permission"] == "FULL_CONTROL", grants
+        assert grants[0]["Grantee"]["ID"] == owner["Owner"]["ID"]
+        s3.put_object(Bucket=b, Key="acl/obj", Body=b"x", ACL="private")
+        s3.put_object(Bucket=b, Key="acl/obj", Body=b"x", ACL="bucket-owner-full-control")
+        assert s3.get_object_acl(Bucket=b, Key="acl/obj")["Grants"][0]["Permission"] == "FULL_CONTROL"
+        s3.put_bucket_acl(Bucket=b, ACL="private")
+        for fn in [lambda: s3.put_object(Bucket=b, Key="acl/pub", Body=b"x", ACL="public-read"),
+                   lambda: s3.put_bucket_acl(Bucket=b, ACL="public-read"),
+                   lambda: s3.put_object_acl(Bucket=b, Key="acl/obj", ACL="authenticated-read"),
+                   lambda: s3.put_object_acl(Bucket=b, Key="acl/obj", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"'),
+                   lambda: s3.create_bucket(Bucket="acl-public", ACL="public-read-write")]:
+            expect_error(fn, "AccessControlListNotSupported", 400)
+        expect_error(lambda: s3.head_object(Bucket=b, Key="acl/pub"), "404", 404)
+        oc = s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"]
+        assert oc == [{"ObjectOwnership": "BucketOwnerEnforced"}], oc
+        expect_error(lambda: s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls={
+            "Rules": [{"ObjectOwnership": "ObjectWriter"}]}), "InvalidArgument", 400)
+    check("ACLs disabled (BucketOwnerEnforced): owner FULL_CONTROL shown, other ACLs refused", acls)
 
 
 def crash(data_dir):

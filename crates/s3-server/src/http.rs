@@ -309,11 +309,13 @@ async fn with_request_id(response: Response<Body>, id: &str) -> Response<Body> {
     if let Ok(v) = hyper::header::HeaderValue::from_str(id) {
         parts.headers.insert("x-amz-request-id", v);
     }
+    // An error that carries headers of its own (x-amz-delete-marker, …) comes from s3s
+    // without a Content-Type: its body is the S3 XML error all the same.
     let small_xml = parts.status.as_u16() >= 400
         && parts
             .headers
             .get(hyper::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"))
+            .is_none_or(|v| v.as_bytes().starts_with(b"application/xml"))
         && hyper::body::Body::size_hint(&body)
             .exact()
             .is_some_and(|n| n > 0 && n < 64 * 1024);
@@ -324,6 +326,16 @@ async fn with_request_id(response: Response<Body>, id: &str) -> Response<Body> {
         return text(StatusCode::INTERNAL_SERVER_ERROR, String::new());
     };
     let xml = String::from_utf8_lossy(&bytes);
+    if !xml.starts_with("<?xml") {
+        let body = Full::new(bytes.clone())
+            .map_err(|e: Infallible| -> Box<dyn std::error::Error + Send + Sync> { match e {} })
+            .boxed_unsync();
+        return Response::from_parts(parts, body);
+    }
+    parts.headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
     let body = match xml.rfind("</Error>") {
         Some(at) if !xml.contains("<RequestId>") => {
             format!("{}<RequestId>{id}</RequestId>{}", &xml[..at], &xml[at..])

@@ -347,7 +347,7 @@ impl Stream for Hashing {
 }
 
 /// A hasher for one additional checksum algorithm (S3's names).
-fn checksum_hasher(algorithm: &str) -> S3Result<s3s::checksum::ChecksumHasher> {
+pub(super) fn checksum_hasher(algorithm: &str) -> S3Result<s3s::checksum::ChecksumHasher> {
     use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
     let mut h = s3s::checksum::ChecksumHasher::default();
     match algorithm {
@@ -367,7 +367,7 @@ fn checksum_hasher(algorithm: &str) -> S3Result<s3s::checksum::ChecksumHasher> {
 }
 
 /// The one value a single-algorithm hasher produced.
-fn checksum_value(c: s3s::dto::Checksum) -> Option<String> {
+pub(super) fn checksum_value(c: s3s::dto::Checksum) -> Option<String> {
     c.checksum_crc32
         .or(c.checksum_crc32c)
         .or(c.checksum_crc64nvme)

@@ -5,7 +5,9 @@
 //! Operations not implemented here answer `NotImplemented` (s3s's default), never a
 //! wrong success.
 
+pub(crate) mod acl;
 mod body;
+mod checksum;
 mod convert;
 mod copy_source;
 mod errors;
@@ -416,6 +418,17 @@ impl S3 for CofferS3 {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let owner = self.owner_of(&req);
         let with_lock = req.input.object_lock_enabled_for_bucket == Some(true);
+        acl::check_acl!(
+            req.input,
+            grant_full_control,
+            grant_read,
+            grant_read_acp,
+            grant_write,
+            grant_write_acp
+        )?;
+        if let Some(o) = &req.input.object_ownership {
+            acl::check_ownership([o])?;
+        }
         let bucket = req.input.bucket;
         // s3s checks the other naming rules; S3 also refuses a dot next to a dash.
         if bucket.contains(".-") || bucket.contains("-.") {
@@ -752,6 +765,55 @@ impl S3 for CofferS3 {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         lifecycle::delete(self, req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        acl::get_bucket(self, req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        acl::put_bucket(self, req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        acl::get_object(self, req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        acl::put_object(self, req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        acl::get_ownership(self, req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        acl::put_ownership(self, req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        acl::delete_ownership(self, req).await
     }
 
     async fn get_bucket_versioning(

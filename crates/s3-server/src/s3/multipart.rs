@@ -8,7 +8,7 @@ use super::convert::{self, etag, timestamp};
 use super::copy_source::{self, copy_conditions};
 use super::errors::s3;
 use super::objects::{body_stream, requested_meta};
-use super::{write, CofferS3};
+use super::{checksum, write, CofferS3};
 use crate::sse::{headers as sse_headers, Requested, ResponseHeaders};
 use crate::sse_response_headers;
 
@@ -21,7 +21,32 @@ pub async fn create(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let asked = sse_headers::requested(&req.headers, false)?;
+    super::acl::check_acl!(
+        req.input,
+        grant_full_control,
+        grant_read,
+        grant_read_acp,
+        grant_write_acp
+    )?;
     let i = req.input;
+    let algorithm = i
+        .checksum_algorithm
+        .as_ref()
+        .map(|a| a.as_str().to_ascii_uppercase());
+    let checksum_type = match (&algorithm, &i.checksum_type) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "x-amz-checksum-type needs x-amz-checksum-algorithm"
+            ))
+        }
+        (Some(a), t) => {
+            let t = t.as_ref().map_or(checksum::default_type(a), |t| t.as_str());
+            checksum::check_type(a, t)?;
+            Some(t.to_string())
+        }
+    };
     let mut meta = requested_meta(
         i.content_type.map(|c| c.to_string()),
         i.content_encoding,
@@ -41,6 +66,9 @@ pub async fn create(
         i.object_lock_legal_hold_status.as_ref(),
     )
     .await?;
+    // The algorithm every part is hashed with, and the type of the object's checksum.
+    meta.checksum = algorithm.clone().map(|a| (a, String::new()));
+    meta.checksum_type.clone_from(&checksum_type);
     let asked = s.sse.resolve(asked, s.bucket_encryption(&i.bucket).await?);
     let sealing = s.sse.seal(&i.bucket, &i.key, &asked, true).await?;
     meta.encryption = sealing.as_ref().map(|s| s.record().clone());
@@ -60,6 +88,8 @@ pub async fn create(
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(id),
+        checksum_algorithm: algorithm.map(ChecksumAlgorithm::from),
+        checksum_type: checksum_type.map(ChecksumType::from),
         ..Default::default()
     };
     let h = ResponseHeaders::of(sealing.as_ref().map(|s| s.record()), customer);
@@ -114,12 +144,18 @@ pub async fn upload_part(
         customer.as_ref(),
     )
     .await?;
+    let sent = checksum::requested(
+        checksum::sent!(i),
+        i.checksum_algorithm.as_ref(),
+        &req.headers,
+    )?;
     let expect = Expect {
         content_md5: convert::content_md5(i.content_md5.as_deref())?,
         content_length: i.content_length.and_then(|n| u64::try_from(n).ok()),
+        checksum: part_checksum(&upload, sent)?,
         ..Default::default()
     };
-    let part = write::part(
+    let (part, part_checksum) = write::part(
         s,
         &i.bucket,
         &i.key,
@@ -136,6 +172,7 @@ pub async fn upload_part(
         e_tag: Some(etag(&part.etag)),
         ..Default::default()
     };
+    super::objects::set_checksum!(out, part_checksum);
     let h = ResponseHeaders::of(upload.encryption.as_ref(), customer.as_ref());
     sse_response_headers!(out, h);
     Ok(S3Response::new(out))
@@ -172,9 +209,10 @@ pub async fn upload_part_copy(
     let body = src.open(s, span).await?;
     let expect = Expect {
         content_length: Some(length),
+        checksum: part_checksum(&upload, None)?,
         ..Default::default()
     };
-    let part = write::part(
+    let (part, part_checksum) = write::part(
         s,
         &i.bucket,
         &i.key,
@@ -195,6 +233,9 @@ pub async fn upload_part_copy(
         }),
         ..Default::default()
     };
+    if let Some(r) = out.copy_part_result.as_mut() {
+        super::objects::set_checksum!(r, part_checksum);
+    }
     sse_response_headers!(
         out,
         ResponseHeaders::of(upload.encryption.as_ref(), customer.as_ref())
@@ -221,15 +262,20 @@ pub async fn complete(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = req.input;
-    let parts: Vec<(i32, String)> = i
+    let completed = i
         .multipart_upload
-        .and_then(|m| m.parts)
-        .unwrap_or_default()
-        .into_iter()
+        .as_ref()
+        .and_then(|m| m.parts.clone())
+        .unwrap_or_default();
+    let parts: Vec<(i32, String)> = completed
+        .iter()
         .map(|p| {
             (
                 p.part_number.unwrap_or(0),
-                p.e_tag.map(|e| e.value().to_string()).unwrap_or_default(),
+                p.e_tag
+                    .as_ref()
+                    .map(|e| e.value().to_string())
+                    .unwrap_or_default(),
             )
         })
         .collect();
@@ -248,11 +294,19 @@ pub async fn complete(
         i.if_none_match.clone(),
     )
     .await?;
+    let object_checksum = completed_checksum(s, &i, &completed).await?;
     let versioning = s.versioning(&i.bucket).await?;
     let rules = crate::store::WriteRules { versioning, check };
     let stored = match s
         .store
-        .complete_multipart(&i.bucket, &i.key, &i.upload_id, &parts, rules)
+        .complete_multipart(
+            &i.bucket,
+            &i.key,
+            &i.upload_id,
+            &parts,
+            object_checksum,
+            rules,
+        )
         .await
     {
         Ok(stored) => stored,
@@ -278,14 +332,130 @@ pub async fn complete(
         e_tag: Some(etag(&stored.etag)),
         location: Some(format!("/{}/{}", i.bucket, i.key)),
         version_id: stored.version_id.clone(),
+        checksum_type: stored
+            .checksum
+            .as_ref()
+            .map(|_| ChecksumType::from(checksum_type_of(&stored).to_string())),
         ..Default::default()
     };
+    if stored.encryption.is_none() {
+        super::objects::set_checksum!(out, stored.checksum);
+    }
     let h = ResponseHeaders::of(stored.encryption.as_ref(), None);
     out.server_side_encryption = h
         .algorithm
         .map(|a| ServerSideEncryption::from(a.to_string()));
     out.ssekms_key_id = h.kms_key_id;
     Ok(S3Response::new(out))
+}
+
+/// The checksum a part is hashed with: the one the request sends, which must be of the
+/// upload's algorithm when the upload has one; else the upload's, computed.
+fn part_checksum(
+    upload: &crate::store::ObjectMeta,
+    sent: Option<(String, Option<String>)>,
+) -> S3Result<Option<(String, Option<String>)>> {
+    let wanted = upload.checksum.as_ref().map(|(a, _)| a.clone());
+    match (sent, wanted) {
+        (Some((a, _)), Some(w)) if a != w => Err(s3_error!(
+            InvalidRequest,
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            w.to_ascii_lowercase(),
+            a.to_ascii_lowercase()
+        )),
+        (Some(sent), _) => Ok(Some(sent)),
+        (None, Some(w)) => Ok(Some((w, None))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A part's checksum of `algorithm`, when it has one that can be shown.
+fn part_value(p: &crate::store::PartInfo, algorithm: &str, plain: bool) -> Option<String> {
+    match &p.checksum {
+        Some((a, v)) if plain && a == algorithm => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// The checksum type of a stored object's checksum.
+pub(crate) fn checksum_type_of(meta: &crate::store::ObjectMeta) -> &str {
+    meta.checksum_type
+        .as_deref()
+        .unwrap_or(checksum::FULL_OBJECT)
+}
+
+/// The checksum of the object a completion makes, from its parts' stored checksums
+/// (plaintext uploads with a checksum algorithm); checks the part checksums and the
+/// object checksum the request carries.
+async fn completed_checksum(
+    s: &CofferS3,
+    i: &CompleteMultipartUploadInput,
+    completed: &[CompletedPart],
+) -> S3Result<Option<(String, String)>> {
+    let (upload, stored) = match s.store.list_parts(&i.bucket, &i.key, &i.upload_id).await {
+        Ok(found) => found,
+        // A repeated completion: answered from the object below.
+        Err(crate::store::StoreError::NoSuchUpload) => return Ok(None),
+        Err(e) => return Err(s3(e)),
+    };
+    let Some((algorithm, _)) = upload.checksum.clone() else {
+        return Ok(None);
+    };
+    if upload.encryption.is_some() {
+        // The parts' checksums are sealed under part keys the completion cannot open
+        // (an SSE-C key is not sent with it): the object keeps none.
+        return Ok(None);
+    }
+    let kind = checksum_type_of(&upload).to_string();
+    let mut values = Vec::with_capacity(completed.len());
+    for c in completed {
+        let number = c.part_number.unwrap_or(0);
+        let Some(part) = stored.iter().find(|p| p.number == number) else {
+            // The store reports the missing part.
+            return Ok(None);
+        };
+        let Some((a, v)) = &part.checksum else {
+            return Err(s3_error!(
+                InvalidPart,
+                "part {number} was uploaded without a {algorithm} checksum"
+            ));
+        };
+        let given = checksum::sent!(c)
+            .iter()
+            .find_map(|(name, v)| v.as_ref().map(|v| (name.to_string(), v.clone())));
+        if let Some((name, value)) = given {
+            if name != *a || value != *v {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "part {number}: the checksum does not match the uploaded part"
+                ));
+            }
+        }
+        values.push((v.clone(), part.size));
+    }
+    let refs: Vec<(&str, u64)> = values.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+    let value = checksum::of_parts(&algorithm, &kind, &refs)?;
+    if let Some(t) = &i.checksum_type {
+        if t.as_str() != kind {
+            return Err(s3_error!(
+                InvalidRequest,
+                "the upload's checksum type is {kind}, not {}",
+                t.as_str()
+            ));
+        }
+    }
+    let asked = checksum::sent!(i)
+        .iter()
+        .find_map(|(name, v)| v.as_ref().map(|v| (name.to_string(), v.clone())));
+    if let Some((name, v)) = asked {
+        if name != algorithm || v != value {
+            return Err(s3_error!(
+                BadDigest,
+                "The {name} you specified for the object did not match what was computed."
+            ));
+        }
+    }
+    Ok(Some((algorithm, value)))
 }
 
 fn same_parts(stored: &[crate::store::PartInfo], asked: &[(i32, String)]) -> bool {
@@ -316,11 +486,13 @@ pub async fn list_parts(
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let i = req.input;
-    let (_, parts) = s
+    let (upload, parts) = s
         .store
         .list_parts(&i.bucket, &i.key, &i.upload_id)
         .await
         .map_err(s3)?;
+    // Checksums of encrypted parts are stored sealed.
+    let plain = upload.encryption.is_none();
     let marker = i.part_number_marker.unwrap_or(0);
     let max = i.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
     let after: Vec<_> = parts.into_iter().filter(|p| p.number > marker).collect();
@@ -348,7 +520,11 @@ pub async fn list_parts(
                     size: i64::try_from(p.size).ok(),
                     e_tag: Some(etag(&p.etag)),
                     last_modified: Some(timestamp(p.modified_ns)),
-                    ..Default::default()
+                    checksum_crc32: part_value(p, "CRC32", plain),
+                    checksum_crc32c: part_value(p, "CRC32C", plain),
+                    checksum_crc64nvme: part_value(p, "CRC64NVME", plain),
+                    checksum_sha1: part_value(p, "SHA1", plain),
+                    checksum_sha256: part_value(p, "SHA256", plain),
                 })
                 .collect(),
         ),

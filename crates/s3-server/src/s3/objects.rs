@@ -8,7 +8,7 @@ use super::body::Expect;
 use super::convert::{self, etag, timestamp};
 use super::copy_source::{self, copy_conditions};
 use super::errors::s3;
-use super::{lock, versioning, write, CofferS3};
+use super::{checksum, lock, versioning, write, CofferS3};
 use crate::sse::{self, headers as sse_headers, ResponseHeaders};
 use crate::sse_response_headers;
 use crate::store::versions::shown_id;
@@ -39,44 +39,7 @@ macro_rules! set_checksum {
         }
     };
 }
-
-/// The additional checksum a PUT asks for: (algorithm, value the client sent). The
-/// value comes in an `x-amz-checksum-*` header, or in a trailer announced by
-/// `x-amz-trailer` (then s3s checks it against the body), or only the algorithm is named.
-fn requested_checksum(
-    input: &PutObjectInput,
-    headers: &hyper::HeaderMap,
-) -> S3Result<Option<(String, Option<String>)>> {
-    let sent = [
-        ("CRC32", &input.checksum_crc32),
-        ("CRC32C", &input.checksum_crc32c),
-        ("CRC64NVME", &input.checksum_crc64nvme),
-        ("SHA1", &input.checksum_sha1),
-        ("SHA256", &input.checksum_sha256),
-    ];
-    if let Some((algorithm, value)) = sent.iter().find(|(_, v)| v.is_some()) {
-        return Ok(Some((algorithm.to_string(), (*value).clone())));
-    }
-    let named = input
-        .checksum_algorithm
-        .as_ref()
-        .map(|a| a.as_str().to_ascii_uppercase())
-        .or_else(|| {
-            headers
-                .get("x-amz-trailer")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|t| t.trim().strip_prefix("x-amz-checksum-"))
-                .map(str::to_ascii_uppercase)
-        });
-    match named {
-        None => Ok(None),
-        Some(a) if sent.iter().any(|(known, _)| *known == a) => Ok(Some((a, None))),
-        Some(a) => Err(s3_error!(
-            InvalidRequest,
-            "unsupported checksum algorithm {a}"
-        )),
-    }
-}
+pub(crate) use set_checksum;
 
 /// The SSE headers of a PutObject: the request's, plus the form fields of a POST
 /// upload (s3s puts those into the input, not the headers).
@@ -224,7 +187,18 @@ pub async fn put(
     s: &CofferS3,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
-    let checksum = requested_checksum(&req.input, &req.headers)?;
+    super::acl::check_acl!(
+        req.input,
+        grant_full_control,
+        grant_read,
+        grant_read_acp,
+        grant_write_acp
+    )?;
+    let checksum = checksum::requested(
+        checksum::sent!(req.input),
+        req.input.checksum_algorithm.as_ref(),
+        &req.headers,
+    )?;
     let asked = sse_headers::requested(&sse_fields(&req.input, &req.headers), false)?;
     let secure = req
         .extensions
@@ -286,6 +260,10 @@ pub async fn put(
         size: i64::try_from(stored.size).ok(),
         version_id: stored.version_id.clone(),
         expiration: super::lifecycle::expiration_header(s, &input.bucket, &stored).await,
+        checksum_type: stored
+            .checksum
+            .as_ref()
+            .map(|_| ChecksumType::from_static(checksum::FULL_OBJECT)),
         ..Default::default()
     };
     let h = ResponseHeaders::of(stored.encryption.as_ref(), customer);
@@ -524,7 +502,12 @@ pub async fn get(
         ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
     );
     if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
-        set_checksum!(out, checksum_in_clear(&meta, opened.as_ref()));
+        let shown = checksum_in_clear(&meta, opened.as_ref());
+        out.checksum_type = checksum_type_out(&meta, shown.as_ref());
+        set_checksum!(out, shown);
+    } else if let Some(part) = part_checksum(&meta, i.part_number) {
+        out.checksum_type = checksum_type_out(&meta, Some(&part));
+        set_checksum!(out, Some(part));
     }
     if let Some(ct) = i.response_content_type {
         out.content_type = ct.parse().ok();
@@ -554,6 +537,21 @@ fn checksum_in_clear(meta: &ObjectMeta, opened: Option<&sse::Opened>) -> Option<
         (Some(_), Some(o)) => o.checksum(meta.checksum.as_ref()),
         (Some(_), None) => None,
     }
+}
+
+/// `x-amz-checksum-type` for a checksum shown of `meta`.
+fn checksum_type_out(meta: &ObjectMeta, shown: Option<&(String, String)>) -> Option<ChecksumType> {
+    shown.map(|_| ChecksumType::from(super::multipart::checksum_type_of(meta).to_string()))
+}
+
+/// The checksum of part `n` of a multipart object read with `partNumber` (unencrypted
+/// objects: an encrypted object's part checksums are sealed under part keys).
+fn part_checksum(meta: &ObjectMeta, n: Option<i32>) -> Option<(String, String)> {
+    let n = usize::try_from(n?).ok()?;
+    if meta.encryption.is_some() || meta.checksum.is_none() {
+        return None;
+    }
+    meta.parts.get(n.checked_sub(1)?)?.checksum.clone()
 }
 
 /// The record as clients see it: with a sealed SSE-S3 ETag opened (with `opened`, or
@@ -655,7 +653,12 @@ pub async fn head(
         ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
     );
     if checksum_asked {
-        set_checksum!(out, checksum_in_clear(&meta, opened.as_ref()));
+        let shown = checksum_in_clear(&meta, opened.as_ref());
+        out.checksum_type = checksum_type_out(&meta, shown.as_ref());
+        set_checksum!(out, shown);
+    } else if let Some(part) = part_checksum(&meta, i.part_number) {
+        out.checksum_type = checksum_type_out(&meta, Some(&part));
+        set_checksum!(out, Some(part));
     }
     let mut resp = S3Response::new(out);
     context_header(&mut resp.headers, meta.encryption.as_ref());
@@ -887,6 +890,13 @@ pub async fn copy(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let asked = sse_headers::requested(&req.headers, true)?;
     let i = &req.input;
+    super::acl::check_acl!(
+        i,
+        grant_full_control,
+        grant_read,
+        grant_read_acp,
+        grant_write_acp
+    )?;
     let src = copy_source::resolve(s, &req, &i.copy_source, copy_conditions!(i)).await?;
     let i = req.input;
     let replace = i
@@ -986,8 +996,13 @@ pub async fn copy(
             let body = src.open(s, None).await?;
             let expect = Expect {
                 content_length: Some(src.meta.size),
-                checksum: checksum_in_clear(&src.meta, src.opened.as_ref())
-                    .map(|(a, v)| (a, Some(v))),
+                // A composite checksum is of the parts, not of these bytes: the copy gets a
+                // full-object checksum of the same algorithm, computed afresh.
+                checksum: checksum_in_clear(&src.meta, src.opened.as_ref()).map(|(a, v)| {
+                    let composite =
+                        super::multipart::checksum_type_of(&src.meta) == checksum::COMPOSITE;
+                    (a, (!composite).then_some(v))
+                }),
                 ..Default::default()
             };
             let body = write::Incoming {
@@ -1169,7 +1184,9 @@ pub async fn attributes(
     }
     if wants(ObjectAttributes::CHECKSUM) && meta.checksum.is_some() {
         let mut c = Checksum::default();
-        set_checksum!(c, checksum_in_clear(&meta, opened.as_ref()));
+        let shown = checksum_in_clear(&meta, opened.as_ref());
+        c.checksum_type = checksum_type_out(&meta, shown.as_ref());
+        set_checksum!(c, shown);
         out.checksum = Some(c);
     }
     if wants(ObjectAttributes::OBJECT_SIZE) {
@@ -1191,10 +1208,16 @@ pub async fn attributes(
             total_parts_count: Some(meta.parts.len() as i32),
             parts: Some(
                 page.iter()
-                    .map(|p| ObjectPart {
-                        part_number: Some(p.number),
-                        size: i64::try_from(p.size).ok(),
-                        ..Default::default()
+                    .map(|p| {
+                        let mut part = ObjectPart {
+                            part_number: Some(p.number),
+                            size: i64::try_from(p.size).ok(),
+                            ..Default::default()
+                        };
+                        if meta.encryption.is_none() {
+                            set_checksum!(part, p.checksum);
+                        }
+                        part
                     })
                     .collect(),
             ),

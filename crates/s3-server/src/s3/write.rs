@@ -93,7 +93,8 @@ pub(crate) async fn object(
     Ok(stored)
 }
 
-/// Stores one part of a multipart upload from its plaintext.
+/// Stores one part of a multipart upload from its plaintext; returns it with its
+/// additional checksum in clear (stored sealed when the upload is encrypted).
 pub(crate) async fn part(
     s: &CofferS3,
     bucket: &str,
@@ -101,10 +102,13 @@ pub(crate) async fn part(
     upload: &str,
     number: i32,
     body: Incoming,
-) -> S3Result<PartInfo> {
-    let (stored_body, finish, _) = body.into_stored()?;
-    s.store
+) -> S3Result<(PartInfo, Option<(String, String)>)> {
+    let (stored_body, finish, hashed) = body.into_stored()?;
+    let part = s
+        .store
         .upload_part(bucket, key, upload, number, stored_body, finish)
         .await
-        .map_err(s3)
+        .map_err(s3)?;
+    let checksum = hashed.get().map_err(s3)?.checksum;
+    Ok((part, checksum))
 }

@@ -1035,6 +1035,7 @@ impl ObjectStore for FsStore {
             etag: digest.etag,
             modified_ns: now_ns(),
             stored: Some(size),
+            checksum: digest.checksum,
         };
         let record = serde_json::to_vec(&info).map_err(|e| internal("encode part", e))?;
         let tmp_dir = self.tmp_dir();
@@ -1097,6 +1098,7 @@ impl ObjectStore for FsStore {
         key: &str,
         upload: &str,
         parts: &[(i32, String)],
+        checksum: Option<(String, String)>,
         rules: WriteRules,
     ) -> StoreResult<ObjectMeta> {
         let dir = self.upload_dir(upload)?;
@@ -1137,6 +1139,7 @@ impl ObjectStore for FsStore {
         meta.stored = chosen.iter().map(PartInfo::stored_size).collect();
         meta.parts = chosen;
         meta.upload_id = Some(upload.to_string());
+        meta.checksum = checksum;
         let committed = self.commit_version(bucket, meta, files, rules).await?;
         let _ = blocking(move || {
             std::fs::remove_dir_all(&dir).map_err(|e| internal("remove upload", e))

@@ -133,6 +133,10 @@ pub struct ObjectMeta {
     /// e.g. `("CRC32", "NSRBwg==")`; computed by the server while receiving the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<(String, String)>,
+    /// `COMPOSITE` when `checksum` is the checksum of the parts' checksums (multipart
+    /// objects); absent: the checksum of the whole object (`FULL_OBJECT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
     /// The multipart upload that produced this object (so that a repeated
     /// CompleteMultipartUpload can be answered as S3 does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,6 +273,10 @@ pub struct PartInfo {
     /// Stored bytes of the part (absent: equal to `size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<u64>,
+    /// The part's additional checksum (algorithm, base64), sealed as the object's is
+    /// when the upload is encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
 }
 
 impl PartInfo {

@@ -333,13 +333,15 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<(ObjectMeta, Vec<PartInfo>)>;
     /// Uploads in progress in a bucket: (key, upload ID, initiated ns), sorted by key.
     async fn list_uploads(&self, bucket: &str) -> StoreResult<Vec<(String, String, i128)>>;
-    /// Assembles the object from the given parts (number, ETag), in order.
+    /// Assembles the object from the given parts (number, ETag), in order, with the
+    /// object's additional checksum computed from the parts' (if any).
     async fn complete_multipart(
         &self,
         bucket: &str,
         key: &str,
         upload: &str,
         parts: &[(i32, String)],
+        checksum: Option<(String, String)>,
         rules: WriteRules,
     ) -> StoreResult<ObjectMeta>;
     /// Discards an upload and its parts.
