@@ -310,6 +310,10 @@ def object_lock(s3, srv):
                        "AccessDenied", 403)
         h.expect_error(lambda: s3.delete_object(Bucket="locked", Key="c", VersionId=c,
                                                 BypassGovernanceRetention=True), "AccessDenied", 403)
+        # Naming a version needs the version action: s3:GetObject alone reads the latest only.
+        assert alt.get_object(Bucket="locked", Key="c")["Body"].read() == b"c"
+        h.expect_error(lambda: alt.get_object(Bucket="locked", Key="c", VersionId=c), "AccessDenied", 403,
+                       "GET by version ID without s3:GetObjectVersion")
         later = datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)
         s3.put_object_retention(Bucket="locked", Key="c", Retention={"Mode": "COMPLIANCE", "RetainUntilDate": later})
         assert s3.get_object_retention(Bucket="locked", Key="c")["Retention"]["RetainUntilDate"] == later

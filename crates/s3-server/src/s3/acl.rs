@@ -36,14 +36,44 @@ pub fn check_headers(canned: Option<&str>, grants: &[Option<&String>]) -> S3Resu
     Ok(())
 }
 
-/// The ACL headers of an input with `acl` and the given `grant_*` fields, checked.
+/// The ACL headers of an input with `acl` and the given `grant_*` fields, checked
+/// (`check_acl!(in s, input, …)` also answers 403 where the bucket blocks public ACLs,
+/// as S3 does with BlockPublicAcls).
 macro_rules! check_acl {
+    (in $s:expr, $input:expr, $($grant:ident),*) => {
+        $crate::s3::acl::blocked(
+            $s,
+            &$input.bucket,
+            $crate::s3::acl::check_headers(
+                $input.acl.as_ref().map(|a| a.as_str()),
+                &[$($input.$grant.as_ref()),*],
+            ),
+        )
+        .await
+    };
     ($input:expr, $($grant:ident),*) => {
         $crate::s3::acl::check_headers(
             $input.acl.as_ref().map(|a| a.as_str()),
             &[$($input.$grant.as_ref()),*],
         )
     };
+}
+
+/// A refused ACL on a bucket with `BlockPublicAcls` is 403 `AccessDenied`.
+pub async fn blocked(s: &CofferS3, bucket: &str, checked: S3Result<()>) -> S3Result<()> {
+    if checked.is_err()
+        && super::public_access::config_of(s.store.as_ref(), bucket)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.block_public_acls)
+    {
+        return Err(s3_error!(
+            AccessDenied,
+            "The bucket blocks public ACLs (BlockPublicAcls)"
+        ));
+    }
+    checked
 }
 pub(crate) use check_acl;
 
@@ -102,15 +132,16 @@ pub async fn put_bucket(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let i = &req.input;
     s.store.head_bucket(&i.bucket).await.map_err(s3)?;
-    check_acl!(
+    let checked = check_acl!(
         i,
         grant_full_control,
         grant_read,
         grant_read_acp,
         grant_write,
         grant_write_acp
-    )?;
-    check_policy(i.access_control_policy.as_ref())?;
+    )
+    .and_then(|()| check_policy(i.access_control_policy.as_ref()));
+    blocked(s, &i.bucket, checked).await?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
 
@@ -144,15 +175,16 @@ pub async fn put_object(
         .head_object(&i.bucket, &i.key, version)
         .await
         .map_err(s3)?;
-    check_acl!(
+    let checked = check_acl!(
         i,
         grant_full_control,
         grant_read,
         grant_read_acp,
         grant_write,
         grant_write_acp
-    )?;
-    check_policy(i.access_control_policy.as_ref())?;
+    )
+    .and_then(|()| check_policy(i.access_control_policy.as_ref()));
+    blocked(s, &i.bucket, checked).await?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }
 

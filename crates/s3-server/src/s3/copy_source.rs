@@ -97,7 +97,11 @@ pub async fn resolve<T>(
         ));
     };
     // The caller must be allowed to read the source, not only to write the target.
-    s.authorize_read(req, bucket, key).await?;
+    let action = match version_id {
+        Some(_) => "s3:GetObjectVersion",
+        None => "s3:GetObject",
+    };
+    s.authorize_key(req, action, bucket, key).await?;
     let customer = headers::customer_key(&req.headers, true)?;
     let version = super::versioning::requested(version_id.as_deref())?;
     let meta = s

@@ -17,6 +17,7 @@ mod lock;
 mod multipart;
 mod objects;
 pub mod policy;
+mod public_access;
 mod versioning;
 mod write;
 
@@ -90,16 +91,6 @@ impl CofferS3 {
             .filter(|c| *c != self.root)
     }
 
-    /// Checks that the caller of `req` may read `bucket/key` (a copy source).
-    pub(crate) async fn authorize_read<T>(
-        &self,
-        req: &S3Request<T>,
-        bucket: &str,
-        key: &str,
-    ) -> S3Result<()> {
-        self.authorize_key(req, "s3:GetObject", bucket, key).await
-    }
-
     /// Checks that the caller of `req` may do `action` on `bucket/key`.
     pub(crate) async fn authorize_key<T>(
         &self,
@@ -122,7 +113,7 @@ impl CofferS3 {
     }
 }
 
-const POLICY: &str = "policy.json";
+pub(crate) const POLICY: &str = "policy.json";
 const TAGGING: &str = "tagging.json";
 
 /// Who is calling: set by the HTTP layer as a request extension.
@@ -183,6 +174,9 @@ pub(crate) async fn authorize(
     };
     if caller.is_some() && owner.as_deref() == caller {
         return Ok(());
+    }
+    if caller.is_none() && public_access::restricts_anonymous(store, bucket).await {
+        return Err(denied());
     }
     let text = match store.get_bucket_setting(bucket, POLICY).await {
         Ok(Some(text)) => text,
@@ -311,6 +305,16 @@ impl s3s::access::S3Access for PolicyAccess {
                 Err(crate::store::StoreError::NoSuchBucket) => Err(s3_error!(NoSuchBucket)),
                 _ => Err(denied()),
             };
+        };
+        // A request naming a version needs the version action (s3:GetObjectVersion, …),
+        // as in S3: a policy can deny old versions while allowing current ones.
+        let names_version = cx
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("versionId=")));
+        let action = match names_version {
+            true => policy::version_action(action).unwrap_or(action),
+            false => action,
         };
         let client = cx.extensions_mut().get::<ClientInfo>().copied();
         let facts = request_facts(client, cx.uri(), cx.headers());
@@ -510,6 +514,7 @@ impl S3 for CofferS3 {
         let v: serde_json::Value = serde_json::from_str(&i.policy)
             .map_err(|_| s3_error!(MalformedPolicy, "policy is not valid JSON"))?;
         policy::validate(&v, &i.bucket).map_err(|reason| s3_error!(MalformedPolicy, "{reason}"))?;
+        public_access::check_policy(self.store.as_ref(), &i.bucket, &v).await?;
         self.store
             .set_bucket_setting(&i.bucket, POLICY, Some(&i.policy))
             .await
@@ -814,6 +819,34 @@ impl S3 for CofferS3 {
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         acl::delete_ownership(self, req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        public_access::get(self, req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        public_access::put(self, req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        public_access::delete(self, req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        public_access::policy_status(self, req).await
     }
 
     async fn get_bucket_versioning(

@@ -22,6 +22,7 @@ pub async fn create(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let asked = sse_headers::requested(&req.headers, false)?;
     super::acl::check_acl!(
+        in s,
         req.input,
         grant_full_control,
         grant_read,

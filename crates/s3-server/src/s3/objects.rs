@@ -12,7 +12,7 @@ use super::{checksum, lock, versioning, write, CofferS3};
 use crate::sse::{self, headers as sse_headers, ResponseHeaders};
 use crate::sse_response_headers;
 use crate::store::versions::shown_id;
-use crate::store::{ByteStream, ObjectMeta, Span, SseKind, WriteRules};
+use crate::store::{ByteStream, ObjectMeta, Span, SseKind, Versioning, WriteRules};
 
 /// The request body as a store stream.
 pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
@@ -188,6 +188,7 @@ pub async fn put(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     super::acl::check_acl!(
+        in s,
         req.input,
         grant_full_control,
         grant_read,
@@ -717,6 +718,14 @@ pub async fn delete(
         size,
     )
     .await?;
+    // A conditional delete of a key that does not exist does nothing (no delete marker).
+    if check.is_some() && version.is_none() && bucket_versioning != Versioning::Unversioned {
+        if let Err(crate::store::StoreError::NoSuchKey) =
+            s.store.head_object(&i.bucket, &i.key, None).await
+        {
+            return Ok(S3Response::new(DeleteObjectOutput::default()));
+        }
+    }
     let deleted = s
         .store
         .delete_object(
@@ -786,8 +795,12 @@ pub async fn delete_many(
     // does, so a policy on `bucket/prefix/*` works and a denied key is reported alone.
     let mut denied = Vec::new();
     for o in &req.input.delete.objects {
+        let action = match o.version_id {
+            Some(_) => "s3:DeleteObjectVersion",
+            None => "s3:DeleteObject",
+        };
         if let Err(e) = s
-            .authorize_key(&req, "s3:DeleteObject", &req.input.bucket, &o.key)
+            .authorize_key(&req, action, &req.input.bucket, &o.key)
             .await
         {
             denied.push((o.key.clone(), e));
@@ -891,6 +904,7 @@ pub async fn copy(
     let asked = sse_headers::requested(&req.headers, true)?;
     let i = &req.input;
     super::acl::check_acl!(
+        in s,
         i,
         grant_full_control,
         grant_read,

@@ -331,6 +331,9 @@ pub fn action_of(op: &str) -> Option<&'static str> {
         "PutBucketCors" | "DeleteBucketCors" => "s3:PutBucketCORS",
         "PutBucketTagging" | "DeleteBucketTagging" => "s3:PutBucketTagging",
         "GetBucketVersioning" => "s3:GetBucketVersioning",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
+        "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
         "GetBucketAcl" => "s3:GetBucketAcl",
         "PutBucketAcl" => "s3:PutBucketAcl",
         "GetObjectAcl" => "s3:GetObjectAcl",
@@ -350,6 +353,20 @@ pub fn action_of(op: &str) -> Option<&'static str> {
         "PutObjectRetention" => "s3:PutObjectRetention",
         "GetObjectLegalHold" => "s3:GetObjectLegalHold",
         "PutObjectLegalHold" => "s3:PutObjectLegalHold",
+        _ => return None,
+    })
+}
+
+/// The action an object operation needs when the request names a version.
+pub fn version_action(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "s3:GetObject" => "s3:GetObjectVersion",
+        "s3:DeleteObject" => "s3:DeleteObjectVersion",
+        "s3:GetObjectTagging" => "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging" => "s3:PutObjectVersionTagging",
+        "s3:DeleteObjectTagging" => "s3:DeleteObjectVersionTagging",
+        "s3:GetObjectAcl" => "s3:GetObjectVersionAcl",
+        "s3:PutObjectAcl" => "s3:PutObjectVersionAcl",
         _ => return None,
     })
 }

@@ -19,7 +19,11 @@
 //!   "parts": [{"number":1,"size":…,"etag":…,"stored":…}],  // multipart objects only
 //!   "checksum": ["CRC32", "NSRBwg=="],  // if uploaded with an additional checksum
 //!   "upload_id": "…",                  // multipart objects only: the upload it came from
-//!   "encryption": {…}                  // see below (absent when plaintext)
+//!   "encryption": {…},                 // see below (absent when plaintext)
+//!   "version_id": "…",                 // format 3: the version (absent: null version)
+//!   "delete_marker": true,             // format 3: a delete marker
+//!   "retention": {…}, "legal_hold": true,  // format 3: object lock
+//!   "versions": [{…}, …]               // format 3: older versions, newest first
 //! }
 //! ```
 //!
