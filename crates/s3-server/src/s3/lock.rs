@@ -227,6 +227,36 @@ pub(crate) fn headers_of(
     (mode, until, hold)
 }
 
+/// The version a retention or legal-hold request reads, in a bucket with object lock.
+async fn version_in_locked_bucket(
+    s: &CofferS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<ObjectMeta> {
+    if !s.object_lock_enabled(bucket).await? {
+        return Err(missing_configuration());
+    }
+    let version = versioning::requested(version_id)?;
+    s.store.head_object(bucket, key, version).await.map_err(s3)
+}
+
+/// Changes the object-lock fields of a version, in a bucket with object lock.
+async fn update_in_locked_bucket(
+    s: &CofferS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    update: crate::store::MetaUpdate,
+) -> S3Result<()> {
+    let version = versioning::requested(version_id)?;
+    s.store
+        .update_meta(bucket, key, version, update)
+        .await
+        .map_err(s3)?;
+    Ok(())
+}
+
 /// PutObjectLockConfiguration. On a bucket created without object lock it is allowed
 /// once versioning is enabled (as AWS allows since 2023).
 pub async fn put_config(
@@ -316,7 +346,6 @@ pub async fn put_retention(
     if !s.object_lock_enabled(&i.bucket).await? {
         return Err(missing_configuration());
     }
-    let version = versioning::requested(i.version_id.as_deref())?;
     let malformed = || s3_error!(MalformedXML, "invalid retention");
     let r = i.retention.ok_or_else(malformed)?;
     let new = match (r.mode, r.retain_until_date) {
@@ -335,30 +364,29 @@ pub async fn put_retention(
             "The retain until date must be in the future!"
         ));
     }
-    s.store
-        .update_meta(
-            &i.bucket,
-            &i.key,
-            version,
-            Box::new(move |m: &mut ObjectMeta| {
-                if let Some(old) = m.retention.as_ref().filter(|o| o.until_ns > now_ns()) {
-                    let weaker = new
-                        .as_ref()
-                        .is_none_or(|n| n.until_ns < old.until_ns || n.mode != old.mode);
-                    let allowed = match old.mode.as_str() {
-                        COMPLIANCE => !weaker,
-                        _ => !weaker || bypass,
-                    };
-                    if !allowed {
-                        return Err(StoreError::Locked);
-                    }
+    update_in_locked_bucket(
+        s,
+        &i.bucket,
+        &i.key,
+        i.version_id.as_deref(),
+        Box::new(move |m: &mut ObjectMeta| {
+            if let Some(old) = m.retention.as_ref().filter(|o| o.until_ns > now_ns()) {
+                let weaker = new
+                    .as_ref()
+                    .is_none_or(|n| n.until_ns < old.until_ns || n.mode != old.mode);
+                let allowed = match old.mode.as_str() {
+                    COMPLIANCE => !weaker,
+                    _ => !weaker || bypass,
+                };
+                if !allowed {
+                    return Err(StoreError::Locked);
                 }
-                m.retention = new;
-                Ok(())
-            }),
-        )
-        .await
-        .map_err(s3)?;
+            }
+            m.retention = new;
+            Ok(())
+        }),
+    )
+    .await?;
     Ok(S3Response::new(PutObjectRetentionOutput::default()))
 }
 
@@ -368,15 +396,7 @@ pub async fn get_retention(
     req: S3Request<GetObjectRetentionInput>,
 ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
     let i = req.input;
-    if !s.object_lock_enabled(&i.bucket).await? {
-        return Err(missing_configuration());
-    }
-    let version = versioning::requested(i.version_id.as_deref())?;
-    let meta = s
-        .store
-        .head_object(&i.bucket, &i.key, version)
-        .await
-        .map_err(s3)?;
+    let meta = version_in_locked_bucket(s, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let r = meta.retention.ok_or_else(|| {
         s3_error!(
             NoSuchObjectLockConfiguration,
@@ -400,7 +420,6 @@ pub async fn put_legal_hold(
     if !s.object_lock_enabled(&i.bucket).await? {
         return Err(missing_configuration());
     }
-    let version = versioning::requested(i.version_id.as_deref())?;
     let hold = match i
         .legal_hold
         .and_then(|h| h.status)
@@ -416,18 +435,17 @@ pub async fn put_legal_hold(
             ))
         }
     };
-    s.store
-        .update_meta(
-            &i.bucket,
-            &i.key,
-            version,
-            Box::new(move |m: &mut ObjectMeta| {
-                m.legal_hold = hold;
-                Ok(())
-            }),
-        )
-        .await
-        .map_err(s3)?;
+    update_in_locked_bucket(
+        s,
+        &i.bucket,
+        &i.key,
+        i.version_id.as_deref(),
+        Box::new(move |m: &mut ObjectMeta| {
+            m.legal_hold = hold;
+            Ok(())
+        }),
+    )
+    .await?;
     Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
 }
 
@@ -437,15 +455,7 @@ pub async fn get_legal_hold(
     req: S3Request<GetObjectLegalHoldInput>,
 ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
     let i = req.input;
-    if !s.object_lock_enabled(&i.bucket).await? {
-        return Err(missing_configuration());
-    }
-    let version = versioning::requested(i.version_id.as_deref())?;
-    let meta = s
-        .store
-        .head_object(&i.bucket, &i.key, version)
-        .await
-        .map_err(s3)?;
+    let meta = version_in_locked_bucket(s, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let status = if meta.legal_hold {
         ObjectLockLegalHoldStatus::ON
     } else {

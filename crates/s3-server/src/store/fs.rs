@@ -404,6 +404,35 @@ impl FsStore {
         Ok(written)
     }
 
+    /// What `pick` takes of each key's versions (newest first), for the keys after
+    /// `after` (exclusive) that start with `prefix`, in order, at most `limit`.
+    fn keys_after<T>(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+        pick: impl Fn(&[ListEntry]) -> Option<T>,
+    ) -> StoreResult<Vec<T>> {
+        let index = self.index(bucket)?;
+        let keys = index
+            .keys
+            .read()
+            .map_err(|_| internal("index", "poisoned"))?;
+        let start = if after.is_empty() || after < prefix {
+            prefix
+        } else {
+            after
+        };
+        Ok(keys
+            .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+            .filter(|(k, _)| k.as_str() != after || after.is_empty())
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(_, versions)| pick(versions))
+            .take(limit)
+            .collect())
+    }
+
     /// Batches and records committed so far by the group-commit thread.
     pub fn commit_stats(&self) -> (u64, u64) {
         self.committer.stats()
@@ -936,22 +965,9 @@ impl ObjectStore for FsStore {
         after: &str,
         limit: usize,
     ) -> StoreResult<Vec<ListEntry>> {
-        let index = self.index(bucket)?;
-        let keys = index
-            .keys
-            .read()
-            .map_err(|_| internal("index", "poisoned"))?;
-        let start = if after.is_empty() || after < prefix {
-            prefix
-        } else {
-            after
-        };
-        let iter = keys
-            .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
-            .filter(|(k, _)| k.as_str() != after || after.is_empty())
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .filter_map(|(_, versions)| versions.first().filter(|v| !v.delete_marker));
-        Ok(iter.take(limit).cloned().collect())
+        self.keys_after(bucket, prefix, after, limit, |versions| {
+            versions.first().filter(|v| !v.delete_marker).cloned()
+        })
     }
 
     async fn list_versions(
@@ -961,21 +977,9 @@ impl ObjectStore for FsStore {
         after: &str,
         limit: usize,
     ) -> StoreResult<Vec<Vec<ListEntry>>> {
-        let index = self.index(bucket)?;
-        let keys = index
-            .keys
-            .read()
-            .map_err(|_| internal("index", "poisoned"))?;
-        let start = if after.is_empty() || after < prefix {
-            prefix
-        } else {
-            after
-        };
-        let iter = keys
-            .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
-            .filter(|(k, _)| k.as_str() != after || after.is_empty())
-            .take_while(|(k, _)| k.starts_with(prefix));
-        Ok(iter.take(limit).map(|(_, v)| v.clone()).collect())
+        self.keys_after(bucket, prefix, after, limit, |versions| {
+            Some(versions.to_vec())
+        })
     }
 
     async fn upload_meta(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<ObjectMeta> {
