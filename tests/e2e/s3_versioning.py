@@ -263,9 +263,43 @@ def basics(s3, srv):
             aws("s3api", "get-object", "--bucket", "cli", "--key", "f", "--version-id", ids[0], out)
             with open(out, "rb") as f:
                 assert f.read() == h.body(5000, ("cli", 0))
+            # Object lock.
+            aws("s3api", "create-bucket", "--bucket", "cli-lock", "--object-lock-enabled-for-bucket")
+            aws("s3api", "put-object-lock-configuration", "--bucket", "cli-lock", "--object-lock-configuration",
+                json.dumps({"ObjectLockEnabled": "Enabled",
+                            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}}))
+            p = os.path.join(tmp, "in0")
+            v = aws("s3api", "put-object", "--bucket", "cli-lock", "--key", "k", "--body", p)["VersionId"]
+            r = aws("s3api", "get-object-retention", "--bucket", "cli-lock", "--key", "k", "--version-id", v)
+            assert r["Retention"]["Mode"] == "COMPLIANCE", r
+            aws("s3api", "put-object-legal-hold", "--bucket", "cli-lock", "--key", "k", "--legal-hold", "Status=ON")
+            assert aws("s3api", "get-object-legal-hold", "--bucket", "cli-lock", "--key", "k")["LegalHold"]["Status"] == "ON"
+            denied = subprocess.run(["aws", "--endpoint-url", srv.url, "s3api", "delete-object", "--bucket", "cli-lock",
+                                     "--key", "k", "--version-id", v], env=env, capture_output=True, text=True,
+                                    timeout=60)
+            assert denied.returncode != 0 and "AccessDenied" in denied.stderr, denied.stderr
+            # Lifecycle.
+            aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", "cli", "--lifecycle-configuration",
+                json.dumps({"Rules": [{"ID": "old", "Status": "Enabled", "Filter": {"Prefix": "logs/"},
+                                       "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                                       "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]}))
+            rules = aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", "cli")["Rules"]
+            assert rules[0]["ID"] == "old" and rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30, rules
+            aws("s3api", "delete-bucket-lifecycle", "--bucket", "cli")
+            # A checksum the CLI computes, kept and returned; a public ACL refused.
+            r = aws("s3api", "put-object", "--bucket", "cli", "--key", "sum", "--body", p,
+                    "--checksum-algorithm", "SHA256")
+            want = base64.b64encode(hashlib.sha256(h.body(5000, ("cli", 0))).digest()).decode()
+            assert r.get("ChecksumSHA256") == want, r
+            r = aws("s3api", "head-object", "--bucket", "cli", "--key", "sum", "--checksum-mode", "ENABLED")
+            assert r.get("ChecksumSHA256") == want, r
+            acl = subprocess.run(["aws", "--endpoint-url", srv.url, "s3api", "put-object-acl", "--bucket", "cli",
+                                  "--key", "sum", "--acl", "public-read"], env=env, capture_output=True, text=True,
+                                 timeout=60)
+            assert acl.returncode != 0 and "AccessControlListNotSupported" in acl.stderr, acl.stderr
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    h.check("aws-cli: put-bucket-versioning, list-object-versions, get-object --version-id", aws_cli)
+    h.check("aws-cli: versioning, object lock, lifecycle, checksums, ACL refusal", aws_cli)
 
 
 def object_lock(s3, srv):
