@@ -168,3 +168,23 @@ pub fn kes_client(addr: &str, key: &ApiKey, server_cert: &[u8]) -> KesClient {
     let trust = ServerTrust::Roots(vec![server_cert.to_vec().into()]);
     KesClient::new(&[format!("https://{addr}")], identity, &trust).expect("client")
 }
+
+/// Runs one of the Python end-to-end suites in `tests/e2e/` against this build of the
+/// binary; it must end with `N passed, 0 failed`.
+pub fn run_python_suite(script: &str, what: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(&path)
+        .env("COFFER_BIN", env!("CARGO_BIN_EXE_coffer"))
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} suite failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}

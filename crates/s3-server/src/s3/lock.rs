@@ -71,17 +71,7 @@ fn missing_configuration() -> s3s::S3Error {
 impl CofferS3 {
     /// The bucket's object-lock configuration, if object lock is enabled.
     pub(crate) async fn lock_config(&self, bucket: &str) -> S3Result<Option<Config>> {
-        let Some(text) = self
-            .store
-            .get_bucket_setting(bucket, SETTING)
-            .await
-            .map_err(s3)?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(s3s::S3Error::internal_error)
+        super::json_setting(self.store.as_ref(), bucket, SETTING).await
     }
 
     /// Whether the bucket has object lock enabled.

@@ -70,17 +70,7 @@ impl CofferS3 {
         &self,
         bucket: &str,
     ) -> S3Result<Option<sse::bucket::Config>> {
-        let Some(text) = self
-            .store
-            .get_bucket_setting(bucket, sse::bucket::SETTING)
-            .await
-            .map_err(s3)?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(s3s::S3Error::internal_error)
+        json_setting(self.store.as_ref(), bucket, sse::bucket::SETTING).await
     }
 
     /// The bucket owner to record for a request's caller (`None`: root or anonymous).
@@ -114,6 +104,20 @@ impl CofferS3 {
 }
 
 pub(crate) const POLICY: &str = "policy.json";
+
+/// A bucket setting stored as JSON, parsed (`None`: unset).
+pub(crate) async fn json_setting<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    name: &str,
+) -> S3Result<Option<T>> {
+    match store.get_bucket_setting(bucket, name).await.map_err(s3)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(s3s::S3Error::internal_error),
+    }
+}
 const TAGGING: &str = "tagging.json";
 
 /// Who is calling: set by the HTTP layer as a request extension.

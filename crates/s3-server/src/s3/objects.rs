@@ -502,14 +502,10 @@ pub async fn get(
         out,
         ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
     );
-    if wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number) {
-        let shown = checksum_in_clear(&meta, opened.as_ref());
-        out.checksum_type = checksum_type_out(&meta, shown.as_ref());
-        set_checksum!(out, shown);
-    } else if let Some(part) = part_checksum(&meta, i.part_number) {
-        out.checksum_type = checksum_type_out(&meta, Some(&part));
-        set_checksum!(out, Some(part));
-    }
+    let whole = wants_checksum(i.checksum_mode.as_ref(), i.range.as_ref(), i.part_number);
+    let shown = checksum_shown(&meta, opened.as_ref(), whole, i.part_number);
+    out.checksum_type = checksum_type_out(&meta, shown.as_ref());
+    set_checksum!(out, shown);
     if let Some(ct) = i.response_content_type {
         out.content_type = ct.parse().ok();
     }
@@ -543,6 +539,21 @@ fn checksum_in_clear(meta: &ObjectMeta, opened: Option<&sse::Opened>) -> Option<
 /// `x-amz-checksum-type` for a checksum shown of `meta`.
 fn checksum_type_out(meta: &ObjectMeta, shown: Option<&(String, String)>) -> Option<ChecksumType> {
     shown.map(|_| ChecksumType::from(super::multipart::checksum_type_of(meta).to_string()))
+}
+
+/// The checksum a GET or HEAD shows: the object's when asked for (`whole`), else the
+/// part's when a part is read.
+fn checksum_shown(
+    meta: &ObjectMeta,
+    opened: Option<&sse::Opened>,
+    whole: bool,
+    part: Option<i32>,
+) -> Option<(String, String)> {
+    if whole {
+        checksum_in_clear(meta, opened)
+    } else {
+        part_checksum(meta, part)
+    }
 }
 
 /// The checksum of part `n` of a multipart object read with `partNumber` (unencrypted
@@ -653,14 +664,9 @@ pub async fn head(
         out,
         ResponseHeaders::of(meta.encryption.as_ref(), customer.as_ref())
     );
-    if checksum_asked {
-        let shown = checksum_in_clear(&meta, opened.as_ref());
-        out.checksum_type = checksum_type_out(&meta, shown.as_ref());
-        set_checksum!(out, shown);
-    } else if let Some(part) = part_checksum(&meta, i.part_number) {
-        out.checksum_type = checksum_type_out(&meta, Some(&part));
-        set_checksum!(out, Some(part));
-    }
+    let shown = checksum_shown(&meta, opened.as_ref(), checksum_asked, i.part_number);
+    out.checksum_type = checksum_type_out(&meta, shown.as_ref());
+    set_checksum!(out, shown);
     let mut resp = S3Response::new(out);
     context_header(&mut resp.headers, meta.encryption.as_ref());
     // s3s's HeadObjectOutput has no tag count; S3 sends it on HEAD as on GET.

@@ -33,16 +33,7 @@ pub struct Config {
 
 /// The bucket's configuration, if it has one.
 pub async fn config_of(store: &dyn ObjectStore, bucket: &str) -> S3Result<Option<Config>> {
-    match store
-        .get_bucket_setting(bucket, SETTING)
-        .await
-        .map_err(s3)?
-    {
-        None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(s3s::S3Error::internal_error),
-    }
+    super::json_setting(store, bucket, SETTING).await
 }
 
 /// Whether a policy document grants anything to everyone, unconditionally.
@@ -86,10 +77,9 @@ pub async fn check_policy(
 
 /// Whether the bucket refuses anonymous requests (`RestrictPublicBuckets`).
 pub async fn restricts_anonymous(store: &dyn ObjectStore, bucket: &str) -> bool {
-    matches!(
-        store.get_bucket_setting(bucket, SETTING).await,
-        Ok(Some(text)) if serde_json::from_str::<Config>(&text).is_ok_and(|c| c.restrict_public_buckets)
-    )
+    config_of(store, bucket)
+        .await
+        .is_ok_and(|c| c.is_some_and(|c| c.restrict_public_buckets))
 }
 
 /// GetPublicAccessBlock.
