@@ -8,6 +8,9 @@ use clap::Subcommand;
 /// `coffer admin`.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// The KMS behind an object server, through MinIO's admin API (as `mc admin kms`).
+    #[command(subcommand)]
+    Kms(KmsCommand),
     /// Decrypt one object from a data directory to stdout, without a running server.
     ///
     /// SSE-S3 and SSE-KMS objects are unsealed through the KMS configured by the same
@@ -26,9 +29,20 @@ pub enum AdminCommand {
     },
 }
 
+/// `coffer admin kms`.
+#[derive(Debug, Subcommand)]
+pub enum KmsCommand {
+    /// Keys: status, create, list.
+    #[command(subcommand)]
+    Key(crate::client::KmsKeyCommand),
+}
+
 /// Runs an admin command.
-pub fn run(cmd: AdminCommand) -> Result<()> {
+pub fn run(cmd: AdminCommand, out: crate::client::OutputArgs) -> Result<()> {
     match cmd {
+        AdminCommand::Kms(KmsCommand::Key(cmd)) => {
+            crate::client::run(out, |c| crate::client::kms_key(c, cmd))
+        }
         AdminCommand::DecryptObject {
             dir,
             bucket,

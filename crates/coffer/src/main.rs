@@ -4,6 +4,7 @@
 //! module or crate.
 
 mod admin_cmd;
+mod client;
 mod dare_cmd;
 mod kes_cmd;
 mod pem;
@@ -21,6 +22,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    out: client::OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,24 +36,74 @@ enum Command {
     /// The KES-compatible key server and its admin client.
     #[command(subcommand)]
     Kes(kes_cmd::KesCommand),
-    /// Operator commands on a data directory (offline recovery).
+    /// Operator commands: KMS keys of a server (`admin kms key`), offline recovery.
     #[command(subcommand)]
     Admin(admin_cmd::AdminCommand),
+    /// Manage aliases: names for S3 endpoints and their credentials.
+    #[command(subcommand)]
+    Alias(client::AliasCommand),
+    /// Make buckets.
+    Mb(client::MbArgs),
+    /// Remove buckets.
+    Rb(client::RbArgs),
+    /// List buckets, objects and versions.
+    Ls(client::LsArgs),
+    /// Copy files and objects.
+    Cp(client::CpArgs),
+    /// Copy only what differs between two directories or prefixes.
+    Mirror(client::MirrorArgs),
+    /// Print objects to stdout.
+    Cat(client::CatArgs),
+    /// Print the first lines of an object.
+    Head(client::HeadArgs),
+    /// Show an object's (or bucket's) information, encryption included.
+    Stat(client::StatArgs),
+    /// Remove objects.
+    Rm(client::RmArgs),
+    /// Set, list and remove tags of objects and buckets.
+    #[command(subcommand)]
+    Tag(client::TagCommand),
+    /// Bytes and objects under a prefix.
+    Du(client::DuArgs),
+    /// A bucket's default encryption.
+    #[command(subcommand)]
+    Encrypt(client::EncryptCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let out = cli.out;
     let result = match cli.command {
         Command::Server(args) => server_cmd::run(args),
         Command::Dare(cmd) => dare_cmd::run(cmd),
         Command::Kes(cmd) => kes_cmd::run(cmd),
-        Command::Admin(cmd) => admin_cmd::run(cmd),
+        Command::Admin(cmd) => admin_cmd::run(cmd, out),
+        Command::Alias(cmd) => client::run(out, |c| client::alias(c, cmd)),
+        Command::Mb(args) => client::run(out, |c| client::mb(c, args)),
+        Command::Rb(args) => client::run(out, |c| client::rb(c, args)),
+        Command::Ls(args) => client::run(out, |c| client::ls(c, args)),
+        Command::Cp(args) => client::run(out, |c| client::cp(c, args)),
+        Command::Mirror(args) => client::run(out, |c| client::mirror(c, args)),
+        Command::Cat(args) => client::run(out, |c| client::cat(c, args)),
+        Command::Head(args) => client::run(out, |c| client::head(c, args)),
+        Command::Stat(args) => client::run(out, |c| client::stat(c, args)),
+        Command::Rm(args) => client::run(out, |c| client::rm(c, args)),
+        Command::Tag(cmd) => client::run(out, |c| client::tag(c, cmd)),
+        Command::Du(args) => client::run(out, |c| client::du(c, args)),
+        Command::Encrypt(cmd) => client::run(out, |c| client::encrypt(c, cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the chain of causes, outermost first.
-            eprintln!("coffer: {e:#}");
+            if out.json {
+                eprintln!("{}", client::error_json(&e));
+            } else {
+                // One line: the chain of causes, outermost first.
+                eprintln!("coffer: {e:#}");
+            }
+            if e.chain().any(|c| c.to_string().starts_with("interrupted;")) {
+                return ExitCode::from(130);
+            }
             ExitCode::FAILURE
         }
     }
