@@ -80,7 +80,10 @@ impl Alias {
 
     /// The host (and port) of the URL.
     pub fn host(&self) -> &str {
-        let rest = self.url.split_once("://").map_or(self.url.as_str(), |x| x.1);
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |x| x.1);
         rest.split('/').next().unwrap_or(rest)
     }
 

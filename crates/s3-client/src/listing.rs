@@ -128,9 +128,11 @@ pub async fn versions(conn: &Connection, bucket: &str, prefix: &str) -> Result<V
         }
         // Servers may group versions and markers separately; order per key, newest first.
         batch.sort_by(|a, b| {
-            a.key
-                .cmp(&b.key)
-                .then_with(|| b.modified.map(|t| t.as_nanos()).cmp(&a.modified.map(|t| t.as_nanos())))
+            a.key.cmp(&b.key).then_with(|| {
+                b.modified
+                    .map(|t| t.as_nanos())
+                    .cmp(&a.modified.map(|t| t.as_nanos()))
+            })
         });
         out.extend(batch);
         if page.is_truncated() != Some(true) {

@@ -121,7 +121,10 @@ impl Inflight {
 
     /// Takes the list of unfinished uploads.
     pub fn take(&self) -> Vec<Pending> {
-        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }
 
@@ -261,7 +264,10 @@ async fn put_one(
             .server_side_encryption("aws:kms".into())
             .ssekms_key_id(id),
         Sse::C(_) => {
-            let c = opts.sse.customer().ok_or_else(|| Error::Config("SSE-C".into()))?;
+            let c = opts
+                .sse
+                .customer()
+                .ok_or_else(|| Error::Config("SSE-C".into()))?;
             req.sse_customer_algorithm(c.algorithm)
                 .sse_customer_key(c.key.as_str())
                 .sse_customer_key_md5(c.key_md5)
@@ -349,7 +355,10 @@ async fn multipart<R: AsyncRead + Unpin>(
     };
     let (upload_id, existing) = match resumable {
         Some(found) => found,
-        None => (create_upload(conn, bucket, key, opts).await?, Default::default()),
+        None => (
+            create_upload(conn, bucket, key, opts).await?,
+            Default::default(),
+        ),
     };
     inflight.add(Pending {
         bucket: bucket.into(),
@@ -361,15 +370,13 @@ async fn multipart<R: AsyncRead + Unpin>(
     )
     .await;
     let outcome = match result {
-        Ok((parts, size, resumed)) => {
-            complete(conn, bucket, key, &upload_id, parts, opts)
-                .await
-                .map(|mut s| {
-                    s.size = size;
-                    s.resumed_parts = resumed;
-                    s
-                })
-        }
+        Ok((parts, size, resumed)) => complete(conn, bucket, key, &upload_id, parts, opts)
+            .await
+            .map(|mut s| {
+                s.size = size;
+                s.resumed_parts = resumed;
+                s
+            }),
         Err(e) => Err(e),
     };
     match &outcome {
@@ -411,7 +418,10 @@ async fn create_upload(
             .server_side_encryption("aws:kms".into())
             .ssekms_key_id(id),
         Sse::C(_) => {
-            let c = opts.sse.customer().ok_or_else(|| Error::Config("SSE-C".into()))?;
+            let c = opts
+                .sse
+                .customer()
+                .ok_or_else(|| Error::Config("SSE-C".into()))?;
             req.sse_customer_algorithm(c.algorithm)
                 .sse_customer_key(c.key.as_str())
                 .sse_customer_key_md5(c.key_md5)
@@ -461,7 +471,12 @@ async fn send_parts<R: AsyncRead + Unpin>(
             if *size == len as i64 && *etag == hex::encode(Md5::digest(&chunk)) {
                 resumed += 1;
                 progress.add(len);
-                done.push(CompletedPart::builder().part_number(number).e_tag(etag).build());
+                done.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .e_tag(etag)
+                        .build(),
+                );
                 if full {
                     next = Some(read_chunk(src, part).await?);
                 }
@@ -664,7 +679,10 @@ mod tests {
         let sse = Sse::C(Arc::new(Zeroizing::new([1u8; 32])));
         let c = sse.customer().unwrap();
         assert_eq!(c.algorithm, "AES256");
-        assert_eq!(c.key.as_str(), "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+        assert_eq!(
+            c.key.as_str(),
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+        );
         assert_eq!(format!("{sse:?}"), "C(<redacted>)");
     }
 }

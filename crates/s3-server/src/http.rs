@@ -194,6 +194,7 @@ async fn handle(
     let start = Instant::now();
     let request_id = next_request_id();
     let method = req.method().to_string();
+    let is_head = req.method() == hyper::Method::HEAD;
     let bytes_in = req
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -253,6 +254,18 @@ async fn handle(
         response
     };
     let response = with_request_id(response, &request_id).await;
+    // A HEAD answer keeps its headers (Content-Length included) but never a body: over
+    // HTTP/1.1 hyper drops one, over HTTP/2 a body on a HEAD answer resets the stream,
+    // and clients then see a protocol error instead of the status.
+    let response = if is_head {
+        let (parts, _) = response.into_parts();
+        let body = Full::new(bytes::Bytes::new())
+            .map_err(|e: Infallible| -> Box<dyn std::error::Error + Send + Sync> { match e {} })
+            .boxed_unsync();
+        Response::from_parts(parts, body)
+    } else {
+        response
+    };
     let status = response.status().as_u16();
     let elapsed = start.elapsed();
     metrics.requests.fetch_add(1, Ordering::Relaxed);

@@ -150,11 +150,7 @@ fn parse_tags(text: &str) -> Result<Vec<Tag>> {
             if k.is_empty() {
                 bail!("tag {pair:?}: the key is empty");
             }
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .context("tag")
+            Tag::builder().key(k).value(v).build().context("tag")
         })
         .collect()
 }
@@ -227,8 +223,10 @@ pub async fn tag(ctx: Arc<Ctx>, cmd: TagCommand) -> Result<()> {
                 pairs(out.tag_set())
             };
             let width = tags.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-            let map: serde_json::Map<_, _> =
-                tags.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+            let map: serde_json::Map<_, _> = tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect();
             ctx.print(
                 || {
                     let mut s = format!("Name: {target}");
@@ -307,13 +305,7 @@ pub async fn bucket_encryption(
     conn: &Connection,
     bucket: &str,
 ) -> Result<Option<(String, Option<String>)>> {
-    match conn
-        .s3
-        .get_bucket_encryption()
-        .bucket(bucket)
-        .send()
-        .await
-    {
+    match conn.s3.get_bucket_encryption().bucket(bucket).send().await {
         Ok(out) => Ok(out
             .server_side_encryption_configuration()
             .and_then(|c| c.rules().first())
@@ -346,13 +338,12 @@ pub async fn encrypt(ctx: Arc<Ctx>, cmd: EncryptCommand) -> Result<()> {
                 _ => bail!("usage: coffer encrypt set sse-kms KEY ALIAS/BUCKET"),
             };
             let (conn, bucket, _) = ctx.bucket(&target)?;
-            let mut default = ServerSideEncryptionByDefault::builder().sse_algorithm(
-                if key.is_some() {
+            let mut default =
+                ServerSideEncryptionByDefault::builder().sse_algorithm(if key.is_some() {
                     ServerSideEncryption::AwsKms
                 } else {
                     ServerSideEncryption::Aes256
-                },
-            );
+                });
             if let Some(k) = &key {
                 default = default.kms_master_key_id(k);
             }
@@ -386,7 +377,11 @@ pub async fn encrypt(ctx: Arc<Ctx>, cmd: EncryptCommand) -> Result<()> {
                 .with_context(|| format!("cannot read the encryption of {target}"))?;
             let (alg, key) = match &enc {
                 Some((alg, key)) => (
-                    Some(if alg == "aws:kms" { "sse-kms" } else { "sse-s3" }),
+                    Some(if alg == "aws:kms" {
+                        "sse-kms"
+                    } else {
+                        "sse-s3"
+                    }),
                     key.clone(),
                 ),
                 None => (None, None),
@@ -411,7 +406,11 @@ pub async fn encrypt(ctx: Arc<Ctx>, cmd: EncryptCommand) -> Result<()> {
                 .map_err(|e| conn.error(e))
                 .with_context(|| format!("cannot clear the encryption of {target}"))?;
             ctx.print(
-                || format!("Auto encryption configuration has been cleared successfully for {target}"),
+                || {
+                    format!(
+                        "Auto encryption configuration has been cleared successfully for {target}"
+                    )
+                },
                 serde_json::json!({"status": "success", "url": target}),
             );
         }

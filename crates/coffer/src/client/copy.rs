@@ -244,7 +244,11 @@ async fn plan_cp(ctx: &Ctx, args: &CpArgs) -> Result<Vec<Job>> {
                 let conn = ctx.connect(&alias)?;
                 if args.recursive {
                     let keep_name = !key.is_empty() && !key.ends_with('/');
-                    let prefix = if keep_name { format!("{key}/") } else { key.clone() };
+                    let prefix = if keep_name {
+                        format!("{key}/")
+                    } else {
+                        key.clone()
+                    };
                     let listing = listing::objects(&conn, &bucket, &prefix, true)
                         .await
                         .with_context(|| format!("cannot list {src_arg}"))?;
@@ -470,25 +474,68 @@ async fn copy_one(
     inflight: &Inflight,
 ) -> Result<transfer::Stored> {
     match (&job.src, &job.dst) {
-        (End::File(path), End::Object { alias, bucket, key, .. }) => {
+        (
+            End::File(path),
+            End::Object {
+                alias, bucket, key, ..
+            },
+        ) => {
             let conn = ctx.connect(alias)?;
             let mut file = tokio::fs::File::open(path)
                 .await
                 .with_context(|| format!("{}", path.display()))?;
-            Ok(transfer::upload(&conn, &mut file, job.size, bucket, key, opts, meter, inflight).await?)
-        }
-        (End::Stdin, End::Object { alias, bucket, key, .. }) => {
-            let conn = ctx.connect(alias)?;
-            let mut stdin = tokio::io::stdin();
-            Ok(transfer::upload(&conn, &mut stdin, None, bucket, key, opts, meter, inflight).await?)
-        }
-        (End::Object { alias, bucket, key, version }, End::File(path)) => {
-            let conn = ctx.connect(alias)?;
-            download_file(&conn, bucket, key, version.as_deref(), src_sse, path, &meter).await
+            Ok(transfer::upload(
+                &conn, &mut file, job.size, bucket, key, opts, meter, inflight,
+            )
+            .await?)
         }
         (
-            End::Object { alias: sa, bucket: sb, key: sk, version },
-            End::Object { alias: da, bucket: db, key: dk, .. },
+            End::Stdin,
+            End::Object {
+                alias, bucket, key, ..
+            },
+        ) => {
+            let conn = ctx.connect(alias)?;
+            let mut stdin = tokio::io::stdin();
+            Ok(
+                transfer::upload(&conn, &mut stdin, None, bucket, key, opts, meter, inflight)
+                    .await?,
+            )
+        }
+        (
+            End::Object {
+                alias,
+                bucket,
+                key,
+                version,
+            },
+            End::File(path),
+        ) => {
+            let conn = ctx.connect(alias)?;
+            download_file(
+                &conn,
+                bucket,
+                key,
+                version.as_deref(),
+                src_sse,
+                path,
+                &meter,
+            )
+            .await
+        }
+        (
+            End::Object {
+                alias: sa,
+                bucket: sb,
+                key: sk,
+                version,
+            },
+            End::Object {
+                alias: da,
+                bucket: db,
+                key: dk,
+                ..
+            },
         ) => {
             let src = ctx.connect(sa)?;
             let dst = ctx.connect(da)?;
@@ -609,7 +656,9 @@ async fn server_copy(
     req = match &opts.sse {
         Sse::None => req,
         Sse::S3 => req.server_side_encryption("AES256".into()),
-        Sse::Kms(id) => req.server_side_encryption("aws:kms".into()).ssekms_key_id(id),
+        Sse::Kms(id) => req
+            .server_side_encryption("aws:kms".into())
+            .ssekms_key_id(id),
         Sse::C(_) => match opts.sse.customer() {
             Some(c) => req
                 .sse_customer_algorithm(c.algorithm)
@@ -716,7 +765,10 @@ pub async fn mirror(ctx: Arc<Ctx>, args: MirrorArgs) -> Result<()> {
             bail!("{}: not a directory", p.display());
         }
     }
-    let (have, want) = (mirror_side(&ctx, &dst).await?, mirror_side(&ctx, &src).await?);
+    let (have, want) = (
+        mirror_side(&ctx, &dst).await?,
+        mirror_side(&ctx, &src).await?,
+    );
     let mut jobs = Vec::new();
     for (rel, (size, t)) in &want {
         let differs = match have.get(rel) {
@@ -762,7 +814,9 @@ pub async fn mirror(ctx: Arc<Ctx>, args: MirrorArgs) -> Result<()> {
                 End::File(p) => tokio::fs::remove_file(&p)
                     .await
                     .with_context(|| format!("cannot remove {}", p.display()))?,
-                End::Object { alias, bucket, key, .. } => {
+                End::Object {
+                    alias, bucket, key, ..
+                } => {
                     let conn = ctx.connect(&alias)?;
                     conn.s3
                         .delete_object()
@@ -779,7 +833,12 @@ pub async fn mirror(ctx: Arc<Ctx>, args: MirrorArgs) -> Result<()> {
         }
     }
     ctx.print(
-        || format!("Mirrored {copied} object(s), removed {removed}, {} unchanged", want.len() - copied),
+        || {
+            format!(
+                "Mirrored {copied} object(s), removed {removed}, {} unchanged",
+                want.len() - copied
+            )
+        },
         serde_json::json!({"status": "success", "copied": copied, "removed": removed,
                            "unchanged": want.len() - copied}),
     );

@@ -21,9 +21,14 @@ use s3_client::transfer::Sse;
 use s3_client::Connection;
 use zeroize::Zeroizing;
 
-pub use buckets::{alias, encrypt, kms_key, tag, AliasCommand, EncryptCommand, KmsKeyCommand, TagCommand};
+pub use buckets::{
+    alias, encrypt, kms_key, tag, AliasCommand, EncryptCommand, KmsKeyCommand, TagCommand,
+};
 pub use copy::{cp, mirror, CpArgs, MirrorArgs};
-pub use objects::{cat, du, head, ls, mb, rb, rm, stat, CatArgs, DuArgs, HeadArgs, LsArgs, MbArgs, RbArgs, RmArgs, StatArgs};
+pub use objects::{
+    cat, du, head, ls, mb, rb, rm, stat, CatArgs, DuArgs, HeadArgs, LsArgs, MbArgs, RbArgs, RmArgs,
+    StatArgs,
+};
 
 /// Output flags every client command takes.
 #[derive(Debug, Clone, Copy, Args)]
@@ -41,13 +46,25 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct EncArgs {
     /// SSE-S3 for objects under ALIAS/BUCKET/PREFIX.
-    #[arg(long = "enc-s3", value_name = "ALIAS/BUCKET/PREFIX", value_delimiter = ',')]
+    #[arg(
+        long = "enc-s3",
+        value_name = "ALIAS/BUCKET/PREFIX",
+        value_delimiter = ','
+    )]
     pub s3: Vec<String>,
     /// SSE-KMS with KEY for objects under ALIAS/BUCKET/PREFIX.
-    #[arg(long = "enc-kms", value_name = "ALIAS/BUCKET/PREFIX=KEY", value_delimiter = ',')]
+    #[arg(
+        long = "enc-kms",
+        value_name = "ALIAS/BUCKET/PREFIX=KEY",
+        value_delimiter = ','
+    )]
     pub kms: Vec<String>,
     /// SSE-C with a client key (32 bytes, base64) for objects under ALIAS/BUCKET/PREFIX.
-    #[arg(long = "enc-c", value_name = "ALIAS/BUCKET/PREFIX=BASE64KEY", value_delimiter = ',')]
+    #[arg(
+        long = "enc-c",
+        value_name = "ALIAS/BUCKET/PREFIX=BASE64KEY",
+        value_delimiter = ','
+    )]
     pub c: Vec<String>,
 }
 
@@ -157,7 +174,9 @@ pub struct Ctx {
 
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx").field("out", &self.out).finish_non_exhaustive()
+        f.debug_struct("Ctx")
+            .field("out", &self.out)
+            .finish_non_exhaustive()
     }
 }
 

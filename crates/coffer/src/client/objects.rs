@@ -224,7 +224,10 @@ pub async fn ls(ctx: Arc<Ctx>, args: LsArgs) -> Result<()> {
                 let seen_n = seen.entry(v.key.clone()).or_default();
                 *seen_n += 1;
                 let n = count_for_key[&v.key] - *seen_n + 1;
-                let (when, kind) = (date(v.modified.as_ref()), if v.delete_marker { "DEL" } else { "PUT" });
+                let (when, kind) = (
+                    date(v.modified.as_ref()),
+                    if v.delete_marker { "DEL" } else { "PUT" },
+                );
                 ctx.print(
                     || format!("[{when}] {:>6} STANDARD {} v{n} {kind} {}", human(v.size), v.version_id, v.key),
                     serde_json::json!({"status": "success", "key": v.key, "versionId": v.version_id,
@@ -361,7 +364,10 @@ pub async fn head(ctx: Arc<Ctx>, args: HeadArgs) -> Result<()> {
         .bucket(&bucket)
         .key(&key)
         .set_version_id(args.version_id.clone());
-    if let Some(c) = EncRules::parse(&args.enc)?.for_path(&args.target).customer() {
+    if let Some(c) = EncRules::parse(&args.enc)?
+        .for_path(&args.target)
+        .customer()
+    {
         req = req
             .sse_customer_algorithm(c.algorithm)
             .sse_customer_key(c.key.as_str())
@@ -431,7 +437,10 @@ pub async fn stat(ctx: Arc<Ctx>, args: StatArgs) -> Result<()> {
             .map_err(|e| conn.error(e))
             .with_context(|| format!("cannot stat {arg}"))?;
         let name = key.rsplit('/').next().unwrap_or(&key).to_string();
-        let size = h.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        let size = h
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
         let etag = h.e_tag().unwrap_or_default().trim_matches('"').to_string();
         let when = date(h.last_modified());
         let mut meta: Vec<(String, String)> = Vec::new();
@@ -448,13 +457,22 @@ pub async fn stat(ctx: Arc<Ctx>, args: StatArgs) -> Result<()> {
             enc.push(("X-Amz-Server-Side-Encryption".into(), s.as_str().into()));
         }
         if let Some(k) = h.ssekms_key_id() {
-            enc.push(("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id".into(), k.into()));
+            enc.push((
+                "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id".into(),
+                k.into(),
+            ));
         }
         if let Some(a) = h.sse_customer_algorithm() {
-            enc.push(("X-Amz-Server-Side-Encryption-Customer-Algorithm".into(), a.into()));
+            enc.push((
+                "X-Amz-Server-Side-Encryption-Customer-Algorithm".into(),
+                a.into(),
+            ));
         }
         if let Some(m) = h.sse_customer_key_md5() {
-            enc.push(("X-Amz-Server-Side-Encryption-Customer-Key-Md5".into(), m.into()));
+            enc.push((
+                "X-Amz-Server-Side-Encryption-Customer-Key-Md5".into(),
+                m.into(),
+            ));
         }
         let version = h.version_id().map(str::to_string);
         let text = || {
@@ -478,7 +496,10 @@ pub async fn stat(ctx: Arc<Ctx>, args: StatArgs) -> Result<()> {
             s.trim_end().to_string()
         };
         let obj = |pairs: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
-            pairs.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect()
         };
         let mut json = serde_json::json!({
             "status": "success", "name": name, "key": key, "lastModified": when, "size": size,
@@ -649,7 +670,13 @@ pub async fn du(ctx: Arc<Ctx>, args: DuArgs) -> Result<()> {
         let size: u64 = listing.objects.iter().map(|o| o.size).sum();
         let count = listing.objects.len();
         ctx.print(
-            || format!("{}\t{count} object{}\t{arg}", human(size), if count == 1 { "" } else { "s" }),
+            || {
+                format!(
+                    "{}\t{count} object{}\t{arg}",
+                    human(size),
+                    if count == 1 { "" } else { "s" }
+                )
+            },
             serde_json::json!({"status": "success", "prefix": arg, "size": size, "objects": count}),
         );
     }

@@ -26,11 +26,18 @@ impl Meter {
                 None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
             };
             let template = if total.is_some() {
-                "{msg}: {binary_bytes} / {binary_total_bytes} {wide_bar} {percent_precise}% {binary_bytes_per_sec} {eta}"
+                "{msg}: {binary_bytes} / {binary_total_bytes} {wide_bar} {pct}% {binary_bytes_per_sec} {eta}"
             } else {
                 "{msg}: {binary_bytes} {spinner} {binary_bytes_per_sec} {elapsed}"
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
+                // Two decimals, as mc prints the percentage.
+                let style = style.with_key(
+                    "pct",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.2}", state.fraction() * 100.0);
+                    },
+                );
                 bar.set_style(style.progress_chars("▓▓░"));
             }
             bar.set_message(label.to_string());
