@@ -139,7 +139,7 @@ impl Admin {
             uri.push(if i == 0 { '?' } else { '&' });
             uri.push_str(k);
             uri.push('=');
-            uri.push_str(&escape(v));
+            uri.push_str(&crate::percent_encode(v, false));
         }
         let mut req = hyper::Request::builder()
             .method(method)
@@ -243,16 +243,4 @@ fn admin_error(status: u16, body: &[u8]) -> Error {
         message: message.unwrap_or_else(|| crate::message_for_status(status).to_string()),
         status,
     }
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

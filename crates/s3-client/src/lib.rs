@@ -142,5 +142,31 @@ fn chain(err: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// Percent-encodes everything but unreserved characters (and `/` when `keep_slash`),
+/// as query values and `x-amz-copy-source` need.
+pub fn percent_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(super::percent_encode("a b/ü+~", true), "a%20b/%C3%BC%2B~");
+        assert_eq!(super::percent_encode("a/b*", false), "a%2Fb%2A");
+    }
+}

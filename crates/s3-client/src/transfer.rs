@@ -63,6 +63,39 @@ impl std::fmt::Debug for CustomerHeaders {
     }
 }
 
+/// Adds the SSE-C headers of an [`Sse`] (when it is SSE-C) to any SDK request builder
+/// with the `sse_customer_*` setters (GET, HEAD, PUT, parts, completion).
+#[macro_export]
+macro_rules! with_customer_key {
+    ($req:expr, $sse:expr) => {{
+        let req = $req;
+        match $sse.customer() {
+            Some(c) => req
+                .sse_customer_algorithm(c.algorithm)
+                .sse_customer_key(c.key.as_str())
+                .sse_customer_key_md5(c.key_md5),
+            None => req,
+        }
+    }};
+}
+
+/// Adds the request headers of an [`Sse`] to a builder that writes an object (PUT,
+/// CreateMultipartUpload, CopyObject).
+#[macro_export]
+macro_rules! with_sse {
+    ($req:expr, $sse:expr) => {{
+        let req = $req;
+        match $sse {
+            $crate::transfer::Sse::None => req,
+            $crate::transfer::Sse::S3 => req.server_side_encryption("AES256".into()),
+            $crate::transfer::Sse::Kms(id) => req
+                .server_side_encryption("aws:kms".into())
+                .ssekms_key_id(id),
+            sse @ $crate::transfer::Sse::C(_) => $crate::with_customer_key!(req, sse),
+        }
+    }};
+}
+
 impl Sse {
     /// The SSE-C headers, when this is SSE-C.
     pub fn customer(&self) -> Option<CustomerHeaders> {
@@ -205,6 +238,50 @@ async fn read_chunk<R: AsyncRead + Unpin>(src: &mut R, limit: u64) -> Result<Byt
     Ok(buf.freeze())
 }
 
+/// What an upload reads from.
+pub enum Source<'a> {
+    /// A local file, read on a blocking thread straight into each part's buffer (no
+    /// intermediate buffer, no copy).
+    File(Arc<std::fs::File>),
+    /// Any byte stream: stdin, another server's GET body.
+    Stream(&'a mut (dyn AsyncRead + Unpin + Send)),
+}
+
+impl std::fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::File(_) => "Source::File",
+            Source::Stream(_) => "Source::Stream",
+        })
+    }
+}
+
+impl Source<'_> {
+    /// The next `limit` bytes (fewer only at the end).
+    async fn chunk(&mut self, limit: u64) -> Result<Bytes> {
+        match self {
+            Source::File(file) => {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || {
+                    use std::io::Read;
+                    let cap = usize::try_from(limit)
+                        .unwrap_or(usize::MAX)
+                        .min(MAX_PART as usize);
+                    let mut buf = Vec::with_capacity(cap);
+                    (&*file)
+                        .take(limit)
+                        .read_to_end(&mut buf)
+                        .map_err(|e| Error::Io(format!("read: {e}")))?;
+                    Ok(Bytes::from(buf))
+                })
+                .await
+                .map_err(|e| Error::Io(format!("read task: {e}")))?
+            }
+            Source::Stream(reader) => read_chunk(reader, limit).await,
+        }
+    }
+}
+
 fn quote_free(etag: &str) -> String {
     etag.trim_matches('"').to_string()
 }
@@ -212,9 +289,9 @@ fn quote_free(etag: &str) -> String {
 /// Uploads everything `src` yields to `bucket/key`: one PUT when it fits in one part,
 /// else a multipart upload with `parallel` parts in flight.
 #[allow(clippy::too_many_arguments)]
-pub async fn upload<R: AsyncRead + Unpin>(
+pub async fn upload(
     conn: &Connection,
-    src: &mut R,
+    mut src: Source<'_>,
     size: Option<u64>,
     bucket: &str,
     key: &str,
@@ -223,7 +300,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
     inflight: &Inflight,
 ) -> Result<Stored> {
     let part = part_size(size, opts.part_size);
-    let first = read_chunk(src, part).await?;
+    let first = src.chunk(part).await?;
     if (first.len() as u64) < part {
         let len = first.len() as u64;
         let stored = put_one(conn, bucket, key, first, opts).await?;
@@ -231,7 +308,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
         return Ok(stored);
     }
     multipart(
-        conn, src, first, part, bucket, key, opts, progress, inflight,
+        conn, &mut src, first, part, bucket, key, opts, progress, inflight,
     )
     .await
 }
@@ -257,22 +334,7 @@ async fn put_one(
     for (k, v) in &opts.metadata {
         req = req.metadata(k, v);
     }
-    req = match &opts.sse {
-        Sse::None => req,
-        Sse::S3 => req.server_side_encryption("AES256".into()),
-        Sse::Kms(id) => req
-            .server_side_encryption("aws:kms".into())
-            .ssekms_key_id(id),
-        Sse::C(_) => {
-            let c = opts
-                .sse
-                .customer()
-                .ok_or_else(|| Error::Config("SSE-C".into()))?;
-            req.sse_customer_algorithm(c.algorithm)
-                .sse_customer_key(c.key.as_str())
-                .sse_customer_key_md5(c.key_md5)
-        }
-    };
+    req = crate::with_sse!(req, &opts.sse);
     let out = if conn.is_https() {
         // TLS already protects the body; hashing it for the signature would only cost CPU.
         req.customize().disable_payload_signing().send().await
@@ -337,9 +399,9 @@ async fn find_resumable(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn multipart<R: AsyncRead + Unpin>(
+async fn multipart(
     conn: &Connection,
-    src: &mut R,
+    src: &mut Source<'_>,
     first: Bytes,
     part: u64,
     bucket: &str,
@@ -411,22 +473,7 @@ async fn create_upload(
     for (k, v) in &opts.metadata {
         req = req.metadata(k, v);
     }
-    req = match &opts.sse {
-        Sse::None => req,
-        Sse::S3 => req.server_side_encryption("AES256".into()),
-        Sse::Kms(id) => req
-            .server_side_encryption("aws:kms".into())
-            .ssekms_key_id(id),
-        Sse::C(_) => {
-            let c = opts
-                .sse
-                .customer()
-                .ok_or_else(|| Error::Config("SSE-C".into()))?;
-            req.sse_customer_algorithm(c.algorithm)
-                .sse_customer_key(c.key.as_str())
-                .sse_customer_key_md5(c.key_md5)
-        }
-    };
+    req = crate::with_sse!(req, &opts.sse);
     let out = req.send().await.map_err(|e| conn.error(e))?;
     out.upload_id()
         .map(str::to_string)
@@ -436,9 +483,9 @@ async fn create_upload(
 type Sent = (Vec<CompletedPart>, u64, usize);
 
 #[allow(clippy::too_many_arguments)]
-async fn send_parts<R: AsyncRead + Unpin>(
+async fn send_parts(
     conn: &Connection,
-    src: &mut R,
+    src: &mut Source<'_>,
     first: Bytes,
     part: u64,
     bucket: &str,
@@ -478,7 +525,7 @@ async fn send_parts<R: AsyncRead + Unpin>(
                         .build(),
                 );
                 if full {
-                    next = Some(read_chunk(src, part).await?);
+                    next = Some(src.chunk(part).await?);
                 }
                 continue;
             }
@@ -504,7 +551,7 @@ async fn send_parts<R: AsyncRead + Unpin>(
                 .build())
         });
         if full {
-            next = Some(read_chunk(src, part).await?);
+            next = Some(src.chunk(part).await?);
         }
     }
     while let Some(joined) = tasks.join_next().await {
@@ -532,12 +579,7 @@ async fn upload_part(
         .part_number(number)
         .content_length(chunk.len() as i64)
         .body(ByteStream::from(chunk));
-    if let Some(c) = sse.customer() {
-        req = req
-            .sse_customer_algorithm(c.algorithm)
-            .sse_customer_key(c.key.as_str())
-            .sse_customer_key_md5(c.key_md5);
-    }
+    req = crate::with_customer_key!(req, sse);
     let out = if conn.is_https() {
         req.customize().disable_payload_signing().send().await
     } else {
@@ -566,12 +608,7 @@ async fn complete(
                 .set_parts(Some(parts))
                 .build(),
         );
-    if let Some(c) = opts.sse.customer() {
-        req = req
-            .sse_customer_algorithm(c.algorithm)
-            .sse_customer_key(c.key.as_str())
-            .sse_customer_key_md5(c.key_md5);
-    }
+    req = crate::with_customer_key!(req, &opts.sse);
     let out = req.send().await.map_err(|e| conn.error(e))?;
     Ok(Stored {
         etag: quote_free(out.e_tag().unwrap_or_default()),
@@ -614,12 +651,7 @@ pub async fn download<W: AsyncWrite + Unpin>(
         .bucket(bucket)
         .key(key)
         .set_version_id(version.map(str::to_string));
-    if let Some(c) = sse.customer() {
-        req = req
-            .sse_customer_algorithm(c.algorithm)
-            .sse_customer_key(c.key.as_str())
-            .sse_customer_key_md5(c.key_md5);
-    }
+    req = crate::with_customer_key!(req, sse);
     let out = req.send().await.map_err(|e| conn.error(e))?;
     let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
     let mut body = out.body;

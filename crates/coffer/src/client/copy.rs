@@ -309,12 +309,7 @@ async fn head_size(
         .bucket(bucket)
         .key(key)
         .set_version_id(version.map(str::to_string));
-    if let Some(c) = sse.customer() {
-        req = req
-            .sse_customer_algorithm(c.algorithm)
-            .sse_customer_key(c.key.as_str())
-            .sse_customer_key_md5(c.key_md5);
-    }
+    req = s3_client::with_customer_key!(req, sse);
     let out = req.send().await.map_err(|e| conn.error(e))?;
     Ok(out
         .content_length()
@@ -481,13 +476,9 @@ async fn copy_one(
             },
         ) => {
             let conn = ctx.connect(alias)?;
-            let mut file = tokio::fs::File::open(path)
-                .await
-                .with_context(|| format!("{}", path.display()))?;
-            Ok(transfer::upload(
-                &conn, &mut file, job.size, bucket, key, opts, meter, inflight,
-            )
-            .await?)
+            let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+            let src = transfer::Source::File(Arc::new(file));
+            Ok(transfer::upload(&conn, src, job.size, bucket, key, opts, meter, inflight).await?)
         }
         (
             End::Stdin,
@@ -497,10 +488,8 @@ async fn copy_one(
         ) => {
             let conn = ctx.connect(alias)?;
             let mut stdin = tokio::io::stdin();
-            Ok(
-                transfer::upload(&conn, &mut stdin, None, bucket, key, opts, meter, inflight)
-                    .await?,
-            )
+            let src = transfer::Source::Stream(&mut stdin);
+            Ok(transfer::upload(&conn, src, None, bucket, key, opts, meter, inflight).await?)
         }
         (
             End::Object {
@@ -552,15 +541,11 @@ async fn copy_one(
                 .bucket(sb)
                 .key(sk)
                 .set_version_id(version.clone());
-            if let Some(c) = src_sse.customer() {
-                req = req
-                    .sse_customer_algorithm(c.algorithm)
-                    .sse_customer_key(c.key.as_str())
-                    .sse_customer_key_md5(c.key_md5);
-            }
+            req = s3_client::with_customer_key!(req, src_sse);
             let out = req.send().await.map_err(|e| src.error(e))?;
             let mut body = out.body.into_async_read();
-            Ok(transfer::upload(&dst, &mut body, job.size, db, dk, opts, meter, inflight).await?)
+            let src = transfer::Source::Stream(&mut body);
+            Ok(transfer::upload(&dst, src, job.size, db, dk, opts, meter, inflight).await?)
         }
         (End::File(from), End::File(to)) => {
             if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -636,10 +621,10 @@ async fn server_copy(
     key: &str,
     opts: &UploadOptions,
 ) -> Result<transfer::Stored> {
-    let mut source = format!("{src_bucket}/{}", url_escape(src_key));
+    let mut source = format!("{src_bucket}/{}", s3_client::percent_encode(src_key, true));
     if let Some(v) = version {
         source.push_str("?versionId=");
-        source.push_str(&url_escape(v));
+        source.push_str(&s3_client::percent_encode(v, false));
     }
     let mut req = conn
         .s3
@@ -653,20 +638,7 @@ async fn server_copy(
             .copy_source_sse_customer_key(c.key.as_str())
             .copy_source_sse_customer_key_md5(c.key_md5);
     }
-    req = match &opts.sse {
-        Sse::None => req,
-        Sse::S3 => req.server_side_encryption("AES256".into()),
-        Sse::Kms(id) => req
-            .server_side_encryption("aws:kms".into())
-            .ssekms_key_id(id),
-        Sse::C(_) => match opts.sse.customer() {
-            Some(c) => req
-                .sse_customer_algorithm(c.algorithm)
-                .sse_customer_key(c.key.as_str())
-                .sse_customer_key_md5(c.key_md5),
-            None => req,
-        },
-    };
+    req = s3_client::with_sse!(req, &opts.sse);
     let out = req.send().await.map_err(|e| conn.error(e))?;
     let size = head_size(conn, bucket, key, out.version_id(), &opts.sse)
         .await
@@ -682,19 +654,6 @@ async fn server_copy(
         size,
         resumed_parts: 0,
     })
-}
-
-/// Percent-encodes a key for `x-amz-copy-source` (keeps `/`).
-fn url_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `coffer cp`.
@@ -856,7 +815,6 @@ mod tests {
         assert_eq!(join_key("dir", "a"), "dir/a");
         assert_eq!(base_name("x/y/z/"), "z");
         assert_eq!(base_name("file"), "file");
-        assert_eq!(url_escape("a b/ü+"), "a%20b/%C3%BC%2B");
     }
 
     #[test]

@@ -112,17 +112,20 @@ impl EncRules {
     }
 }
 
+/// An SSE-C key: the base64 of 32 bytes, or (as older mc accepted) 32 characters as
+/// they are.
 fn customer_key(text: &str) -> Option<Zeroizing<[u8; 32]>> {
-    let raw = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .ok()?,
-    );
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .map(Zeroizing::new);
+    let raw: &[u8] = match &decoded {
+        Some(d) if d.len() == 32 => d,
+        _ if text.len() == 32 => text.as_bytes(),
+        _ => return None,
+    };
     let mut key = Zeroizing::new([0u8; 32]);
-    if raw.len() != 32 {
-        return None;
-    }
-    key.copy_from_slice(&raw);
+    key.copy_from_slice(raw);
     Some(key)
 }
 
@@ -340,13 +343,17 @@ mod tests {
         let args = EncArgs {
             s3: vec!["a/b".into()],
             kms: vec!["a/b/k=my-key".into()],
-            c: vec![format!("a/c/={key}")],
+            c: vec![
+                format!("a/c/={key}"),
+                "a/e/=0123456789abcdef0123456789abcdef".into(),
+            ],
         };
         let rules = EncRules::parse(&args).unwrap();
         assert!(matches!(rules.for_path("a/b/x"), Sse::S3));
         assert!(matches!(rules.for_path("a/b/k1"), Sse::Kms(k) if k == "my-key"));
         assert!(matches!(rules.for_path("a/c/z"), Sse::C(_)));
         assert!(matches!(rules.for_path("a/d/z"), Sse::None));
+        assert!(matches!(rules.for_path("a/e/z"), Sse::C(_)));
         let bad = EncArgs {
             c: vec!["a/b=short".into()],
             ..EncArgs::default()

@@ -364,15 +364,8 @@ pub async fn head(ctx: Arc<Ctx>, args: HeadArgs) -> Result<()> {
         .bucket(&bucket)
         .key(&key)
         .set_version_id(args.version_id.clone());
-    if let Some(c) = EncRules::parse(&args.enc)?
-        .for_path(&args.target)
-        .customer()
-    {
-        req = req
-            .sse_customer_algorithm(c.algorithm)
-            .sse_customer_key(c.key.as_str())
-            .sse_customer_key_md5(c.key_md5);
-    }
+    let sse = EncRules::parse(&args.enc)?.for_path(&args.target);
+    req = s3_client::with_customer_key!(req, &sse);
     let out = req
         .send()
         .await
@@ -425,12 +418,7 @@ pub async fn stat(ctx: Arc<Ctx>, args: StatArgs) -> Result<()> {
             .bucket(&bucket)
             .key(&key)
             .set_version_id(args.version_id.clone());
-        if let Some(c) = sse.customer() {
-            req = req
-                .sse_customer_algorithm(c.algorithm)
-                .sse_customer_key(c.key.as_str())
-                .sse_customer_key_md5(c.key_md5);
-        }
+        req = s3_client::with_customer_key!(req, sse);
         let h = req
             .send()
             .await
