@@ -73,11 +73,28 @@ fn load_ca_pems() -> Result<Vec<Vec<u8>>> {
             if path.is_file() {
                 let pem = std::fs::read(&path)
                     .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+                check_pem(&path, &pem)?;
                 pems.push(pem);
             }
         }
     }
     Ok(pems)
+}
+
+/// A CA file must hold at least one certificate, every one of them usable as a trust
+/// anchor (the SDK's TLS layer panics on anything else).
+fn check_pem(path: &std::path::Path, pem: &[u8]) -> Result<()> {
+    use rustls_pki_types::pem::PemObject;
+    let bad = |why: String| Error::Config(format!("CA certificate file {}: {why}", path.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| bad(e.to_string()))?;
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(())
 }
 
 /// An SDK client for `alias`.
@@ -118,4 +135,16 @@ pub fn connect(alias: &Alias) -> Result<Connection> {
         alias: alias.clone(),
         ca_pems,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn ca_files_are_checked() {
+        let p = std::path::Path::new("x.crt");
+        assert!(super::check_pem(p, b"not a certificate").is_err());
+        let junk = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(super::check_pem(p, junk).is_err());
+    }
 }
