@@ -137,6 +137,16 @@ def alias_tests(cl, srv):
         assert "no alias" in err, err
     h.check("alias: bad URL, bad name, unknown alias are named", bad_alias)
 
+    def bad_ca_file():
+        other = cl.cfg + "-badca"
+        os.makedirs(os.path.join(other, "certs", "CAs"))
+        shutil.copy(os.path.join(cl.cfg, "aliases.json"), other)
+        write(os.path.join(other, "certs", "CAs", "junk.crt"),
+              b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+        code, _, err = cl.run("ls", "loc", ok=False, env={"COFFER_CONFIG_DIR": other})
+        assert "junk.crt" in err and "panicked" not in err and code == 1, (code, err)
+    h.check("a broken CA file is named, not a panic", bad_ca_file)
+
     def mc_config():
         cfg = {"version": "10", "aliases": {"myminio": {
             "url": srv.url, "accessKey": USER, "secretKey": PASSWORD, "api": "s3v4", "path": "auto"}}}
@@ -480,6 +490,8 @@ def admin_tests(cl):
         out = cl.out("admin", "kms", "key", "status", "loc")
         assert out == f"Key: {h.DEFAULT_KEY}\n   - Encryption ✔\n   - Decryption ✔\n", repr(out)
         assert cl.out("admin", "kms", "key", "list", "loc").split() == [h.DEFAULT_KEY]
+        # The admin client over HTTPS, trusting the CA from certs/CAs like the S3 client.
+        assert cl.out("admin", "kms", "key", "status", "sec").startswith(f"Key: {h.DEFAULT_KEY}\n")
         j = cl.json_lines("admin", "kms", "key", "status", "loc")
         assert j[0]["key-id"] == h.DEFAULT_KEY, j
         _, out, err = cl.run("admin", "kms", "key", "status", "loc", "no-such-key", ok=False)
