@@ -80,7 +80,7 @@ pub struct IdentityNewArgs {
 }
 
 /// Client connection flags shared by client commands.
-#[derive(Debug, Args, Clone)]
+#[derive(Args, Clone)]
 pub struct ClientArgs {
     /// Key server endpoint(s), comma-separated (env KES_SERVER; default 127.0.0.1:7373).
     #[arg(short, long, value_name = "URL")]
@@ -94,6 +94,17 @@ pub struct ClientArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl std::fmt::Debug for ClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientArgs")
+            .field("server", &self.server)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("insecure", &self.insecure)
+            .field("json", &self.json)
+            .finish()
+    }
 }
 
 /// `coffer kes key …`.

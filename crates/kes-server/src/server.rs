@@ -196,26 +196,23 @@ fn not_found() -> Response<Body> {
     r
 }
 
+/// Decodes a percent-encoded path, refusing a `%` not followed by two hex digits (`%+2`
+/// and `%zz` are errors, not bytes) and anything that is not UTF-8.
 fn percent_decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes.get(i) {
-            Some(b'%') => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let s = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(s, 16).ok()?);
-                i += 3;
-            }
-            Some(&b) => {
-                out.push(b);
-                i += 1;
-            }
-            None => break,
-        }
-    }
-    String::from_utf8(out).ok()
+    let b = path.as_bytes();
+    let valid = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    valid
+        .then(|| {
+            percent_encoding::percent_decode_str(path)
+                .decode_utf8()
+                .ok()
+        })
+        .flatten()
+        .map(|c| c.into_owned())
 }
 
 async fn handle(
@@ -337,4 +334,21 @@ pub fn authorized(state: &State, identity: &str, path: &str) -> bool {
         .get(identity)
         .and_then(|p| state.config.policies.get(p))
         .is_some_and(|p| p.allows(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn path_decoding_is_strict() {
+        assert_eq!(
+            percent_decode("/v1/key/create/my%2Dkey").as_deref(),
+            Some("/v1/key/create/my-key")
+        );
+        assert_eq!(percent_decode("/v1/key/create/%+2"), None);
+        assert_eq!(percent_decode("/v1/key/create/%zz"), None);
+        assert_eq!(percent_decode("/v1/key/create/%"), None);
+        assert_eq!(percent_decode("/v1/key/create/%FF"), None);
+    }
 }

@@ -333,21 +333,18 @@ fn from_mc_host(name: &str, value: &str) -> Result<Alias> {
     )
 }
 
+/// Strict percent-decoding: a `%` must be followed by two hex digits.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    let b = s.as_bytes();
+    let valid = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    valid
+        .then(|| percent_encoding::percent_decode_str(s).decode_utf8().ok())
+        .flatten()
+        .map(|c| c.into_owned())
 }
 
 #[cfg(test)]
@@ -373,6 +370,7 @@ mod tests {
         assert_eq!(a.access_key, "AK");
         assert_eq!(a.secret_key, "s/k");
         assert!(from_mc_host("x", "https://play.min.io").is_err());
+        assert!(from_mc_host("x", "https://a:%+2@h").is_err());
     }
 
     #[test]

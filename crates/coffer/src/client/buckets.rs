@@ -15,7 +15,7 @@ use s3_client::Connection;
 use super::Ctx;
 
 /// `coffer alias`.
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum AliasCommand {
     /// Add or replace an alias (stored with mode 0600).
     Set {
@@ -47,6 +47,22 @@ pub enum AliasCommand {
         /// Alias name.
         name: String,
     },
+}
+
+impl std::fmt::Debug for AliasCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The secret key is never printed.
+            AliasCommand::Set { name, url, .. } => {
+                write!(
+                    f,
+                    "AliasCommand::Set {{ name: {name:?}, url: {url:?}, .. }}"
+                )
+            }
+            AliasCommand::Ls { name, .. } => write!(f, "AliasCommand::Ls {{ name: {name:?} }}"),
+            AliasCommand::Rm { name } => write!(f, "AliasCommand::Rm {{ name: {name:?} }}"),
+        }
+    }
 }
 
 /// `coffer alias …`.

@@ -10,6 +10,38 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// A secret from the file (password, AppRole secret, AWS keys): wiped on drop and never
+/// printed by `Debug`.
+#[derive(Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The text, for the runtime configuration (which keeps it no longer than needed).
+    pub fn into_string(mut self) -> String {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,7 +89,7 @@ pub struct TlsSection {
     /// Certificate file (PEM).
     pub cert: Option<String>,
     /// Password of an encrypted private key.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// `on` verifies client certificates against `ca`; `off` (default) accepts any.
     pub auth: Option<StringOrBool>,
     /// CA certificate file for `auth: on`.
@@ -252,7 +284,7 @@ pub struct VaultAppRoleSection {
     /// Role ID.
     pub id: Option<String>,
     /// Secret ID.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// Re-login delay after a failure.
     pub retry: Option<String>,
 }
@@ -328,15 +360,15 @@ pub struct AwsCredentialsSection {
     /// Access key (current era).
     pub accesskey: Option<String>,
     /// Secret key (current era).
-    pub secretkey: Option<String>,
+    pub secretkey: Option<Secret>,
     /// Session token (current era).
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Access key (first era).
     pub access_key: Option<String>,
     /// Secret key (first era).
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// Session token (first era).
-    pub session_token: Option<String>,
+    pub session_token: Option<Secret>,
 }
 
 /// A section whose content is accepted without being read.

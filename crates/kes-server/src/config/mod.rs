@@ -576,8 +576,18 @@ fn aws(
     let kms_key_id = one(sm.kmskey, sm.kms_key_id, "kmskey", "kms_key_id")?;
     let c = sm.credentials.unwrap_or_default();
     let access = one(c.accesskey, c.access_key, "accesskey", "access_key")?;
-    let secret = one(c.secretkey, c.secret_key, "secretkey", "secret_key")?;
-    let token = one(c.token, c.session_token, "token", "session_token")?;
+    let secret = one(
+        c.secretkey.map(file::Secret::into_string),
+        c.secret_key.map(file::Secret::into_string),
+        "secretkey",
+        "secret_key",
+    )?;
+    let token = one(
+        c.token.map(file::Secret::into_string),
+        c.session_token.map(file::Secret::into_string),
+        "token",
+        "session_token",
+    )?;
     let credentials = match (access, secret) {
         (Some(access_key), Some(secret_key)) => Some(keystore::aws::Credentials {
             access_key,
@@ -659,7 +669,7 @@ fn vault(v: file::VaultSection) -> Result<keystore::VaultConfig, ConfigError> {
             let Some(role_id) = nonempty(a.id) else {
                 return err("keystore.vault.approle.id: missing (the AppRole role ID)");
             };
-            let Some(secret_id) = nonempty(a.secret) else {
+            let Some(secret_id) = nonempty(a.secret.map(file::Secret::into_string)) else {
                 return err("keystore.vault.approle.secret: missing (the AppRole secret ID)");
             };
             Login::AppRole(AppRole {

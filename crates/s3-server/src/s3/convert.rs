@@ -110,28 +110,23 @@ pub fn check_tags_limit(tags: &mut [(String, String)], max: usize) -> S3Result<(
     Ok(())
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let h = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(h, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
+/// Decodes form-style percent-encoding (`+` is a space), refusing a `%` that is not
+/// followed by two hex digits: `%+2` or `%zz` are errors, not bytes.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let valid = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !valid {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// Percent-encodes for `encoding-type=url` listings (RFC 3986 unreserved kept).
@@ -156,4 +151,19 @@ pub fn content_md5(h: Option<&str>) -> S3Result<Option<[u8; 16]>> {
         .map_err(|_| s3_error!(InvalidDigest))?;
     let arr: [u8; 16] = bytes.try_into().map_err(|_| s3_error!(InvalidDigest))?;
     Ok(Some(arr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(percent_decode("a%20b+c%2B").as_deref(), Some("a b c+"));
+        assert_eq!(percent_decode("%+2"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%C3%BC").as_deref(), Some("ü"));
+        assert_eq!(percent_decode("%FF"), None);
+    }
 }
