@@ -62,6 +62,24 @@ pub fn s3(e: StoreError) -> S3Error {
         }
         StoreError::PreconditionFailed => s3_error!(PreconditionFailed),
         StoreError::Body(e) => body(e),
+        StoreError::StorageFull(m) => {
+            eprintln!("coffer server: {m}: no space left on the data directory's disk");
+            let mut e = S3Error::with_message(
+                s3s::S3ErrorCode::Custom("XMinioStorageFull".into()),
+                "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.",
+            );
+            e.set_status_code(hyper::StatusCode::INSUFFICIENT_STORAGE);
+            e
+        }
+        StoreError::ReadOnly(m) => {
+            eprintln!("coffer server: {m}: the data directory is read-only");
+            let mut e = S3Error::with_message(
+                s3s::S3ErrorCode::ServiceUnavailable,
+                "The data directory is read-only; writes are refused until it is writable again.",
+            );
+            e.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
+            e
+        }
         other @ StoreError::Internal(_) => {
             eprintln!("coffer server: internal error: {other}");
             S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(other))

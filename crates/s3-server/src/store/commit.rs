@@ -240,7 +240,7 @@ fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &Com
     if let Err(e) = sync_all(fs, &paths, stats) {
         for mut s in staged {
             s.discard();
-            answer(&mut s.job, Err(internal("sync data", &e)));
+            answer(&mut s.job, Err(StoreError::io("sync data", &e)));
         }
         return;
     }
@@ -262,7 +262,7 @@ fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &Com
         if let Err(e) = &synced {
             // The record is in place but not known to be durable: say so rather than
             // acknowledge it.
-            answer(&mut s.job, Err(internal("sync metadata", e)));
+            answer(&mut s.job, Err(StoreError::io("sync metadata", e)));
             continue;
         }
         if let Some(old) = &s.old {

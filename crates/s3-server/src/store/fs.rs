@@ -88,8 +88,11 @@ pub struct FsStore {
     committer: Committer,
 }
 
-pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("{what}: {e}"))
+pub(super) fn internal<E: std::fmt::Display + 'static>(what: &str, e: E) -> StoreError {
+    match (&e as &dyn std::any::Any).downcast_ref::<std::io::Error>() {
+        Some(io) => StoreError::io(what, io),
+        None => StoreError::Internal(format!("{what}: {e}")),
+    }
 }
 
 fn now_ns() -> i128 {

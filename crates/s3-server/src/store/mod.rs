@@ -71,14 +71,34 @@ pub enum StoreError {
     /// A conditional write or delete found the object not as expected.
     #[error("precondition failed")]
     PreconditionFailed,
-    /// Anything else (disk full, permissions, corrupt metadata); logged, answered 500.
+    /// The data directory's file system is full.
+    #[error("no space left in the data directory: {0}")]
+    StorageFull(String),
+    /// The data directory's file system is read-only.
+    #[error("the data directory is read-only: {0}")]
+    ReadOnly(String),
+    /// Anything else (permissions, corrupt metadata); logged, answered 500.
     #[error("internal: {0}")]
     Internal(String),
 }
 
+impl StoreError {
+    /// An I/O failure while doing `what`: a full or read-only disk keeps its own kind
+    /// (clients get an answer that says so), anything else is internal.
+    pub fn io(what: &str, e: &io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                StoreError::StorageFull(format!("{what}: {e}"))
+            }
+            io::ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnly(format!("{what}: {e}")),
+            _ => StoreError::Internal(format!("{what}: {e}")),
+        }
+    }
+}
+
 impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
-        StoreError::Internal(e.to_string())
+        StoreError::io("I/O", &e)
     }
 }
 
