@@ -532,6 +532,57 @@ def disk_tests(root, cert):
                  stats["lost"], stats["wrong"], "full disk answered " + ", ".join(f"{c} {s}" for c, s in sorted(stats["codes"]))))
 
 
+# ---------------------------------------------------------------- graceful shutdown
+
+def graceful_shutdown(root):
+    """SIGTERM while an upload is in flight: the upload finishes (200) and is durable, new
+    connections are refused, the process exits by itself."""
+    import signal as sig
+    import socket
+    import urllib.parse
+    data_dir = os.path.join(root, "term-data")
+    srv = h.Server(root, "term", env=KMS_ENV, data_dir=data_dir)
+    s3 = srv.client()
+    s3.create_bucket(Bucket="term")
+    payload = h.body(2 << 20, "term")
+    stats = {"cases": 0, "lost": 0, "wrong": 0}
+
+    def run():
+        url = s3.generate_presigned_url("put_object", Params={"Bucket": "term", "Key": "inflight"}, ExpiresIn=300)
+        u = urllib.parse.urlsplit(url)
+        conn = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        conn.sendall(f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                     f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload[: len(payload) // 2])
+        time.sleep(0.3)
+        srv.proc.send_signal(sig.SIGTERM)
+        time.sleep(0.5)
+        refused = False
+        try:
+            socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+        except OSError:
+            refused = True
+        conn.sendall(payload[len(payload) // 2:])
+        answer = conn.recv(4096)
+        conn.close()
+        stats["cases"] += 1
+        assert answer.startswith(b"HTTP/1.1 200"), f"in-flight upload answered {answer[:120]!r}"
+        assert refused, "a new connection was accepted after SIGTERM"
+        srv.proc.wait(15)
+        assert srv.proc.returncode == 0, f"exit status {srv.proc.returncode}"
+        assert "SIGTERM" in h.tail(srv.log), h.tail(srv.log)
+        again = h.Server(root, "term2", env=KMS_ENV, data_dir=data_dir)
+        try:
+            res = read(again.client(), "term", "inflight")
+            stats["lost"] += res[0] != "body"
+            stats["wrong"] += res[0] == "body" and res[1] != payload
+            assert res == ("body", payload), f"the upload finished during shutdown is {res[0]}"
+        finally:
+            again.stop()
+    h.check("SIGTERM: the upload in flight finishes and is durable, new connections are refused, "
+            "the server exits 0", run)
+    ROWS.append(("graceful shutdown: SIGTERM during an upload", stats["cases"], stats["lost"], stats["wrong"], ""))
+
+
 # ---------------------------------------------------------------- tampering
 
 def tampering(root, cert):
@@ -607,6 +658,7 @@ def main():
         crash_key_server(root)
         kms_outage(root)
         disk_tests(root, cert)
+        graceful_shutdown(root)
         tampering(root, cert)
     except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
         h.failed += 1

@@ -108,7 +108,8 @@ def tail(path, n=2000):
 class Server:
     """`coffer server` on 127.0.0.1 (HTTPS when `cert` is given)."""
 
-    def __init__(self, root, name, cert=None, env=None, args=(), creds=None, data_dir=None, xdg=None):
+    def __init__(self, root, name, cert=None, env=None, args=(), creds=None, data_dir=None, xdg=None,
+                 access_log=False):
         self.name = name
         self.dir = data_dir or os.path.join(root, name + "-data")
         self.xdg = xdg or os.path.join(root, name + "-xdg")
@@ -119,13 +120,18 @@ class Server:
         self.env = clean_env(XDG_CONFIG_HOME=self.xdg, **(creds or {"MINIO_ROOT_USER": USER,
                                                                      "MINIO_ROOT_PASSWORD": PASSWORD}))
         self.env.update(env or {})
-        cmd = [BIN, "server", self.dir, "--address", f"127.0.0.1:{self.port}", "--quiet", *args]
+        cmd = [BIN, "server", self.dir, "--address", f"127.0.0.1:{self.port}", *args]
+        if not access_log:
+            cmd.append("--quiet")
         if cert:
             cmd += ["--certs-dir", os.path.dirname(cert)]
         self.scheme = "https" if cert else "http"
         self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         with open(self.log, "wb") as logf:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=logf)
+            # With the access log on, its JSON lines go to the same log file (the secrets
+            # check reads them).
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=logf if access_log else subprocess.DEVNULL,
+                                         stderr=logf)
         PROCS.append(self.proc)
         ctx = ssl.create_default_context(cafile=cert) if cert else None
         for _ in range(200):
@@ -451,7 +457,7 @@ def main():
     t0 = time.time()
     try:
         cert, _ = make_cert(os.path.join(root, "certs"))
-        main_srv = Server(root, "main", cert=cert)
+        main_srv = Server(root, "main", cert=cert, access_log=True)
         s3 = main_srv.client()
         sse_s3_tests(s3, main_srv)
         sse_kms_tests(s3)
@@ -467,6 +473,7 @@ def main():
         no_kms_tests(root, cert)
         secret_key_tests(root, cert)
         kes_tests(root)
+        log_secret_tests(root)
     except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
         global failed
         failed += 1
@@ -483,6 +490,57 @@ def main():
     print(f"(suite took {time.time() - t0:.0f}s)", file=sys.stderr)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+# ---------------------------------------------------------------- secrets in logs
+
+def log_secret_tests(root):
+    """After the whole SSE run: no log file of any server (object or key server) holds a
+    secret in any usual encoding — SSE-C keys, user passwords, the KMS master keys, the
+    development key, key-server private keys."""
+    def forms(raw):
+        if isinstance(raw, str):
+            raw = raw.encode()
+        out = {raw, base64.b64encode(raw), raw.hex().encode(), raw.hex().upper().encode()}
+        out.add(base64.urlsafe_b64encode(raw).rstrip(b"="))
+        return {f for f in out if len(f) >= 12}
+
+    def scan():
+        needles = set()
+        for raw in (K1, K2, PASSWORD, "minio123", hashlib.sha256(b"coffer-sse-suite-master").digest()):
+            needles |= forms(raw)
+        logs, secret_files = [], []
+        for dirpath, _, files in os.walk(root):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                if f.endswith(".log"):
+                    logs.append(p)
+                elif f == "dev-kms.key" or f.endswith(".key"):
+                    secret_files.append(p)
+        for p in secret_files:
+            data = open(p, "rb").read().strip()
+            if f"{os.sep}dev-kms.key" in p:
+                needles |= forms(data)
+                try:
+                    needles |= forms(base64.b64decode(data.split(b":")[-1], validate=True))
+                except Exception:  # noqa: BLE001 - not base64: the raw form is already there
+                    pass
+            else:  # PEM private keys: their base64 body lines
+                needles |= {ln for ln in data.splitlines() if len(ln) >= 40 and not ln.startswith(b"-----")}
+        assert logs, "no log files found"
+        assert len(needles) > 20, f"only {len(needles)} secret forms collected"
+        hits = []
+        total = 0
+        for p in logs:
+            text = open(p, "rb").read()
+            total += len(text)
+            for n in needles:
+                if n in text:
+                    hits.append((os.path.basename(p), n[:8]))
+        assert not hits, f"secrets in logs: {hits[:5]}"
+        if os.environ.get("SSE_VERBOSE"):
+            print(f"     scanned {len(logs)} logs, {total} bytes, for {len(needles)} secret forms", file=sys.stderr)
+    check("no secret (SSE-C keys, passwords, KMS and dev keys, private keys) in any log of the run", scan)
 
 
 # ---------------------------------------------------------------- A. SSE-S3

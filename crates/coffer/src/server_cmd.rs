@@ -261,7 +261,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
         let scheme = if running.https { "https" } else { "http" };
         eprintln!("coffer server listening on {scheme}://{}", running.addr);
         eprintln!("data directory: {}", args.dir.display());
-        running.wait().await;
+        running
+            .serve_until_signal(std::time::Duration::from_secs(30))
+            .await;
         Ok(())
     })
 }

@@ -580,14 +580,22 @@ pub async fn serve(
         kms: config.kms.clone(),
         insecure_sse_c: config.insecure_sse_c,
     });
+    let (stop, mut stopping) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
+        // Every connection is watched, so that a shutdown lets in-flight requests finish.
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         loop {
-            let Ok((tcp, peer)) = listener.accept().await else {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stopping.changed() => break,
+            };
+            let Ok((tcp, peer)) = accepted else {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 continue;
             };
             let _ = tcp.set_nodelay(true);
             let (shared, tls) = (shared.clone(), tls.clone());
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let shared = shared.clone();
@@ -614,17 +622,28 @@ pub async fn serve(
                         )
                         .await
                         {
-                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                            let _ = watcher.watch(conn).await;
                         }
                     }
                     None => {
-                        let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                        let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+                        let _ = watcher.watch(conn).await;
                     }
                 }
             });
         }
+        // Stopped: no new connections; the open ones finish the request they are in
+        // (idle ones close at once), then this task ends.
+        drop(listener);
+        graceful.shutdown().await;
     });
-    Ok(Running { addr, https, task })
+    Ok(Running {
+        addr,
+        https,
+        task,
+        stop,
+    })
 }
 
 fn tls_acceptor(

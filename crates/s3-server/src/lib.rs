@@ -84,12 +84,59 @@ pub struct Running {
     /// Whether it serves HTTPS.
     pub https: bool,
     task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
     /// Serves until the process ends.
     pub async fn wait(self) {
         let _ = (&mut { self }.task).await;
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: no new connections,
+    /// requests in flight finish (for at most `bound`). Returns whether they all did.
+    pub async fn serve_until_signal(mut self, bound: std::time::Duration) -> bool {
+        let signalled = async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = term.recv() => "SIGTERM",
+                            _ = tokio::signal::ctrl_c() => "SIGINT",
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        "SIGINT"
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+                "Ctrl-C"
+            }
+        };
+        tokio::select! {
+            _ = &mut self.task => return true,
+            which = signalled => {
+                eprintln!(
+                    "coffer server: {which}: finishing requests in flight (at most {} s)",
+                    bound.as_secs()
+                );
+            }
+        }
+        let _ = self.stop.send(true);
+        let finished = tokio::time::timeout(bound, &mut self.task).await.is_ok();
+        if !finished {
+            eprintln!(
+                "coffer server: requests still in flight after {} s; stopping anyway",
+                bound.as_secs()
+            );
+        }
+        finished
     }
 }
 
