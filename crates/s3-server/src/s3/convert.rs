@@ -155,7 +155,42 @@ pub fn content_md5(h: Option<&str>) -> S3Result<Option<[u8; 16]>> {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{parse_tagging_header, percent_decode, url_encode};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+        /// Whatever a key holds, encoding then decoding gives it back.
+        #[test]
+        fn encode_then_decode_is_identity(s in "\\PC{0,64}") {
+            prop_assert_eq!(percent_decode(&url_encode(&s)), Some(s));
+        }
+
+        /// Arbitrary text, escapes included, never panics and never yields a `%` escape
+        /// that was not two hex digits.
+        #[test]
+        fn decoding_arbitrary_text_never_panics(s in "[%+0-9a-fA-Fxz ]{0,40}|\\PC{0,40}") {
+            if let Some(out) = percent_decode(&s) {
+                let b = s.as_bytes();
+                for (i, c) in b.iter().enumerate() {
+                    if *c == b'%' {
+                        prop_assert!(b.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+                    }
+                }
+                prop_assert!(out.len() <= s.len());
+            }
+        }
+
+        /// The x-amz-tagging header: an error or at most 10 valid tags, never a panic.
+        #[test]
+        fn tagging_header_never_panics(s in "[a-z=&%+0-9]{0,80}|\\PC{0,80}") {
+            if let Ok(tags) = parse_tagging_header(Some(&s)) {
+                prop_assert!(tags.len() <= 10);
+                prop_assert!(tags.iter().all(|(k, v)| !k.is_empty() && k.chars().count() <= 128 && v.chars().count() <= 256));
+            }
+        }
+    }
 
     #[test]
     fn percent_decoding_is_strict() {

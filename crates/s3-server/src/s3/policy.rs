@@ -373,6 +373,67 @@ pub fn version_action(action: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-zA-Z0-9:*/$.{}-]{0,20}".prop_map(serde_json::Value::from),
+            prop_oneof![
+                Just("Allow"),
+                Just("Deny"),
+                Just("s3:GetObject"),
+                Just("arn:aws:s3:::b/*"),
+                Just("*"),
+                Just("2012-10-17"),
+                Just("StringEquals"),
+                Just("aws:SecureTransport")
+            ]
+            .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("Version".to_string()),
+                        Just("Statement".to_string()),
+                        Just("Effect".to_string()),
+                        Just("Principal".to_string()),
+                        Just("Action".to_string()),
+                        Just("Resource".to_string()),
+                        Just("Condition".to_string()),
+                        Just("NotAction".to_string()),
+                        Just("AWS".to_string()),
+                        "[a-zA-Z:]{1,12}"
+                    ],
+                    inner,
+                    0..5,
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+        /// Arbitrary policy documents are accepted or refused with a message, never a panic.
+        #[test]
+        fn validate_never_panics(doc in json_value()) {
+            let _ = super::validate(&doc, "bucket");
+        }
+
+        /// Globs never panic, and `*` matches everything.
+        #[test]
+        fn glob_never_panics(p in "[a-z*?/]{0,12}", t in "[a-z/]{0,16}") {
+            let _ = super::glob(&p, &t);
+            prop_assert!(super::glob("*", &t));
+        }
+    }
+
     use super::*;
 
     fn facts(ip: &str) -> RequestFacts {
