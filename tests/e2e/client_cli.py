@@ -22,7 +22,6 @@ import signal
 import stat as statmod
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -362,7 +361,7 @@ def command_tests(cl, srv, a, s3, tag, work):
         assert hd["ServerSideEncryption"] == "aws:kms" and hd["SSEKMSKeyId"].endswith(h.DEFAULT_KEY), hd
         st = cl.out("stat", b + "/enc/kms.file")
         assert "X-Amz-Server-Side-Encryption: aws:kms" in st, st
-        assert f"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id: " in st, st
+        assert f"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id: {hd['SSEKMSKeyId']}" in st, st
         # Bucket default encryption.
         out = cl.out("encrypt", "set", "sse-s3", b)
         assert "set successfully" in out, out
@@ -541,9 +540,7 @@ def guide_with_kes(root, cl):
 
 
 def main():
-    root = tempfile.mkdtemp(prefix="coffer-client-")
-    t0 = time.time()
-    try:
+    def body(root):
         cl = Client(root)
         plain = h.Server(root, "plain")
         cert, _ = h.make_cert(os.path.join(root, "certs"))
@@ -566,21 +563,7 @@ def main():
         plain.stop()
         secure.stop()
         guide_with_kes(root, cl)
-    except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
-        h.failed += 1
-        print(f"FAIL setup: {type(e).__name__}: {e}", file=sys.stderr)
-    finally:
-        for p in h.PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        if os.environ.get("CLIENT_KEEP"):
-            print(f"(kept {root})", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    print(f"(suite took {time.time() - t0:.0f}s)", file=sys.stderr)
-    print(f"{h.passed} passed, {h.failed} failed")
-    sys.exit(1 if h.failed else 0)
+    h.run_suite("coffer-client-", body)
 
 
 if __name__ == "__main__":

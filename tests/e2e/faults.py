@@ -19,7 +19,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -650,9 +649,7 @@ def tampering(root, cert):
 
 
 def main():
-    root = tempfile.mkdtemp(prefix="coffer-faults-")
-    t0 = time.time()
-    try:
+    def body(root):
         cert, _ = h.make_cert(os.path.join(root, "certs"))
         crash_object_server(root, cert)
         crash_key_server(root)
@@ -660,22 +657,8 @@ def main():
         disk_tests(root, cert)
         graceful_shutdown(root)
         tampering(root, cert)
-    except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
-        h.failed += 1
-        print(f"FAIL setup: {type(e).__name__}: {e}", file=sys.stderr)
-    finally:
-        for p in h.PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
-    print("| fault class | cases | objects lost | wrong bytes | note |")
-    print("|---|---|---|---|---|")
-    for row in ROWS:
-        print("| " + " | ".join(str(x) for x in row) + " |")
-    print(f"(suite took {time.time() - t0:.0f}s)", file=sys.stderr)
-    print(f"{h.passed} passed, {h.failed} failed")
-    sys.exit(1 if h.failed else 0)
+    h.run_suite("coffer-faults-", body,
+                table=(["fault class", "cases", "objects lost", "wrong bytes", "note"], ROWS))
 
 
 if __name__ == "__main__":

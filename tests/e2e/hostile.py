@@ -12,10 +12,8 @@ hundreds of connections. Prints `N passed, M failed` last.
 import os
 import random
 import re
-import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -139,7 +137,7 @@ def flood(srv, s3):
     s3.create_bucket(Bucket="hostile")
     s3.put_object(Bucket="hostile", Key="keep", Body=payload)
     h.check(f"{COUNT} random and malformed requests: only well-formed answers, no 500, no crash, data intact", run)
-    ROWS.append((f"random/malformed HTTP requests", counts["requests"],
+    ROWS.append(("random/malformed HTTP requests", counts["requests"],
                  f"{counts['answers']} answered, {counts['closed']} closed, {counts['5xx']} 5xx other than 501, "
                  f"{counts['bad_xml']} malformed errors"))
 
@@ -184,30 +182,13 @@ def slow_clients(srv, s3):
 
 
 def main():
-    root = tempfile.mkdtemp(prefix="coffer-hostile-")
-    t0 = time.time()
-    try:
+    def body(root):
         srv = h.Server(root, "hostile")
         s3 = srv.client()
         flood(srv, s3)
         slow_clients(srv, s3)
         srv.stop()
-    except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
-        h.failed += 1
-        print(f"FAIL setup: {type(e).__name__}: {e}", file=sys.stderr)
-    finally:
-        for p in h.PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
-    print("| input class | cases | result |")
-    print("|---|---|---|")
-    for row in ROWS:
-        print("| " + " | ".join(str(x) for x in row) + " |")
-    print(f"(suite took {time.time() - t0:.0f}s)", file=sys.stderr)
-    print(f"{h.passed} passed, {h.failed} failed")
-    sys.exit(1 if h.failed else 0)
+    h.run_suite("coffer-hostile-", body, table=(["input class", "cases", "result"], ROWS))
 
 
 if __name__ == "__main__":

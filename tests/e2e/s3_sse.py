@@ -168,6 +168,39 @@ def check(name, fn):
         print(f"FAIL {name}: {type(e).__name__}: {e}", file=sys.stderr)
 
 
+def run_suite(prefix, body, table=None):
+    """Runs `body(root)` in a fresh temporary directory and ends the process the way every
+    suite ends: a setup failure counts as a failure, every process started is killed, the
+    directory is removed (kept with COFFER_E2E_KEEP=1), `table` (a header line and rows) is
+    printed, then `N passed, M failed`, and the exit status says whether anything failed."""
+    global failed
+    root = tempfile.mkdtemp(prefix=prefix)
+    t0 = time.time()
+    try:
+        body(root)
+    except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
+        failed += 1
+        print(f"FAIL setup: {type(e).__name__}: {e}", file=sys.stderr)
+    finally:
+        for p in PROCS:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        if os.environ.get("COFFER_E2E_KEEP"):
+            print(f"(kept {root})", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    if table:
+        header, rows = table
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(str(x) for x in row) + " |")
+    print(f"(suite took {time.time() - t0:.0f}s)", file=sys.stderr)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
 def error_code(fn):
     try:
         fn()
@@ -453,9 +486,7 @@ def identity_new(root, name):
 # ---------------------------------------------------------------- main
 
 def main():
-    root = tempfile.mkdtemp(prefix="coffer-sse-")
-    t0 = time.time()
-    try:
+    def body(root):
         cert, _ = make_cert(os.path.join(root, "certs"))
         main_srv = Server(root, "main", cert=cert, access_log=True)
         s3 = main_srv.client()
@@ -474,22 +505,7 @@ def main():
         secret_key_tests(root, cert)
         kes_tests(root)
         log_secret_tests(root)
-    except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
-        global failed
-        failed += 1
-        print(f"FAIL setup: {type(e).__name__}: {e}", file=sys.stderr)
-    finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                p.wait(10)
-        if os.environ.get("SSE_KEEP"):
-            print(f"(kept {root})", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    print(f"(suite took {time.time() - t0:.0f}s)", file=sys.stderr)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run_suite("coffer-sse-", body)
 
 
 # ---------------------------------------------------------------- secrets in logs

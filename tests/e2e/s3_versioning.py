@@ -496,8 +496,7 @@ def lifecycle(root, cert):
 
 
 def main():
-    root = tempfile.mkdtemp(prefix="coffer-versioning-")
-    try:
+    def body(root):
         cert, _ = h.make_cert(os.path.join(root, "certs"))
         users = os.path.join(root, "users")
         with open(os.open(users, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
@@ -511,17 +510,7 @@ def main():
             srv.stop()
         lifecycle(root, cert)
         crash(root, cert)
-    except Exception as e:  # noqa: BLE001 - a setup failure is a failure too
-        h.failed += 1
-        print(f"FAIL setup: {type(e).__name__}: {e}", file=sys.stderr)
-    finally:
-        for p in h.PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
-    print(f"{h.passed} passed, {h.failed} failed")
-    sys.exit(1 if h.failed else 0)
+    h.run_suite("coffer-versioning-", body)
 
 
 if __name__ == "__main__":
