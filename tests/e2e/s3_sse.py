@@ -6,7 +6,7 @@ Usage: COFFER_BIN=target/debug/coffer python3 tests/e2e/s3_sse.py
 Every server listens on 127.0.0.1 only, in temporary directories, with its own
 XDG_CONFIG_HOME (where the development KMS key lives); everything started is killed by PID.
 Prints `N passed, M failed` last; exits non-zero if anything failed.
-Spec: /work/shared/spec/sse.md (§3-§6, §9, §12 checks 16-28) and the KMS guide.
+Spec: ../shared/spec/sse.md (§3-§6, §9, §12 checks 16-28) and the KMS guide.
 """
 import base64
 import contextlib
