@@ -501,14 +501,9 @@ def admin_tests(cl):
 def guide_with_kes(root, cl):
     """The KMS guide with `coffer` in place of `mc`: a KES-backed server, auto-encryption,
     `cp` with a progress bar, `stat` with the Encrypted block, `admin kms key create/status`."""
-    kroot = os.path.join(root, "kes")
-    os.makedirs(kroot)
-    kes_cert, kes_key = h.make_cert(os.path.join(kroot, "tls"), "kes.crt", "kes.key")
-    _, _, admin_id = h.identity_new(kroot, "admin")
-    minio_key, minio_cert, minio_id = h.identity_new(kroot, "minio")
-    keys_dir = os.path.join(kroot, "keys")
-    os.makedirs(keys_dir)
-    kes = h.Kes(kroot, "kes", kes_cert, kes_key, admin_id, minio_id, keys_dir)
+    kroot, tls, _, (minio_key, minio_cert) = h.kes_setup(root, "kes")
+    kes_cert, keys_dir = tls[0], tls[4]
+    kes = h.Kes(kroot, "kes", *tls)
     srv = h.Server(kroot, "guide", creds={"MINIO_ROOT_USER": "minio", "MINIO_ROOT_PASSWORD": "minio123"},
                    env={"MINIO_KMS_KES_ENDPOINT": f"https://{kes.addr}", "MINIO_KMS_KES_KEY_FILE": minio_key,
                         "MINIO_KMS_KES_CERT_FILE": minio_cert, "MINIO_KMS_KES_KEY_NAME": "my-minio-key",

@@ -227,17 +227,6 @@ def crash_object_server(root, cert):
 
 # ---------------------------------------------------------------- crash: key server
 
-def kes_setup(root, tag):
-    kroot = os.path.join(root, tag)
-    os.makedirs(kroot)
-    kes_cert, kes_key = h.make_cert(os.path.join(kroot, "tls"), "kes.crt", "kes.key")
-    admin_key, admin_cert, admin_id = h.identity_new(kroot, "admin")
-    minio_key, minio_cert, minio_id = h.identity_new(kroot, "minio")
-    keys_dir = os.path.join(kroot, "keys")
-    os.makedirs(keys_dir)
-    return kroot, (kes_cert, kes_key, admin_id, minio_id, keys_dir), (admin_key, admin_cert), (minio_key, minio_cert)
-
-
 def restart_kes(kroot, name, kes):
     """Starts the key server again on the same address and configuration."""
     cfg = os.path.join(kroot, name + ".yaml")
@@ -268,7 +257,7 @@ def kes_call(kes, tls, admin, method, path, body=None):
 
 def crash_key_server(root):
     cycles = 30 if LONG else 4
-    kroot, tls, admin, _ = kes_setup(root, "kes-crash")
+    kroot, tls, admin, _ = h.kes_setup(root, "kes-crash")
     kes = h.Kes(kroot, "kes", *tls)
     acked_created, acked_deleted, delete_sent = set(), set(), set()
     datakeys = {}  # name -> (plaintext, ciphertext) from acknowledged generate calls
@@ -354,7 +343,7 @@ def crash_key_server(root):
 # ---------------------------------------------------------------- KMS outage
 
 def kms_outage(root):
-    kroot, tls, admin, minio = kes_setup(root, "kes-outage")
+    kroot, tls, admin, minio = h.kes_setup(root, "kes-outage")
     kes1 = h.Kes(kroot, "kes1", *tls)
     kes2 = h.Kes(kroot, "kes2", *tls)
     srv = h.Server(kroot, "outage", env={

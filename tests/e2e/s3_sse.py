@@ -470,6 +470,19 @@ keystore:
         return counts
 
 
+def kes_setup(root, tag):
+    """A directory for key servers: TLS certificate, admin and minio identities, keys dir.
+    Returns (dir, Kes arguments after dir and name, (admin key, cert), (minio key, cert))."""
+    kroot = os.path.join(root, tag)
+    os.makedirs(kroot)
+    kes_cert, kes_key = make_cert(os.path.join(kroot, "tls"), "kes.crt", "kes.key")
+    admin_key, admin_cert, admin_id = identity_new(kroot, "admin")
+    minio_key, minio_cert, minio_id = identity_new(kroot, "minio")
+    keys_dir = os.path.join(kroot, "keys")
+    os.makedirs(keys_dir)
+    return kroot, (kes_cert, kes_key, admin_id, minio_id, keys_dir), (admin_key, admin_cert), (minio_key, minio_cert)
+
+
 def identity_new(root, name):
     key, cert = os.path.join(root, name + ".key"), os.path.join(root, name + ".cert")
     r = subprocess.run([BIN, "kes", "identity", "new", "--key", key, "--cert", cert, name],

@@ -532,6 +532,10 @@ async fn copy_one(
             if sa == da && small {
                 let stored =
                     server_copy(&src, sb, sk, version.as_deref(), src_sse, db, dk, opts).await?;
+                let stored = transfer::Stored {
+                    size: job.size.unwrap_or(0),
+                    ..stored
+                };
                 meter.add(stored.size);
                 return Ok(stored);
             }
@@ -640,9 +644,6 @@ async fn server_copy(
     }
     req = s3_client::with_sse!(req, &opts.sse);
     let out = req.send().await.map_err(|e| conn.error(e))?;
-    let size = head_size(conn, bucket, key, out.version_id(), &opts.sse)
-        .await
-        .unwrap_or(0);
     Ok(transfer::Stored {
         etag: out
             .copy_object_result()
@@ -651,7 +652,8 @@ async fn server_copy(
             .trim_matches('"')
             .to_string(),
         version_id: out.version_id().map(str::to_string),
-        size,
+        // The caller knows the size from the source listing or HEAD.
+        size: 0,
         resumed_parts: 0,
     })
 }

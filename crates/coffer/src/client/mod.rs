@@ -43,7 +43,7 @@ pub struct OutputArgs {
 
 /// Encryption flags as mc spells them; each may be given several times or as a
 /// comma-separated list.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Clone, Default, Args)]
 pub struct EncArgs {
     /// SSE-S3 for objects under ALIAS/BUCKET/PREFIX.
     #[arg(
@@ -66,6 +66,22 @@ pub struct EncArgs {
         value_delimiter = ','
     )]
     pub c: Vec<String>,
+}
+
+impl std::fmt::Debug for EncArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `--enc-c` values hold client keys: only their prefixes are shown.
+        let prefixes: Vec<&str> = self
+            .c
+            .iter()
+            .map(|item| item.split_once('=').map_or("", |(p, _)| p))
+            .collect();
+        f.debug_struct("EncArgs")
+            .field("s3", &self.s3)
+            .field("kms", &self.kms)
+            .field("c", &prefixes)
+            .finish()
+    }
 }
 
 /// Encryption choices by path prefix; the longest matching prefix wins.
@@ -287,6 +303,13 @@ pub fn human(n: u64) -> String {
     }
 }
 
+/// `5 B`, `1.0 MiB`: sizes with a space, as `stat` and the transfer summary print them.
+pub fn human_spaced(n: u64) -> String {
+    let h = human(n);
+    let at = h.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(h.len());
+    format!("{} {}", &h[..at], &h[at..])
+}
+
 /// `2024-01-15 10:23:45 UTC` from an SDK timestamp.
 pub fn date(t: Option<&s3_client::aws_sdk_s3::primitives::DateTime>) -> String {
     t.map(|t| unix_date(t.secs())).unwrap_or_default()
@@ -329,6 +352,8 @@ mod tests {
         assert_eq!(human(1024), "1.0KiB");
         assert_eq!(human(11 * 1024 + 10), "11KiB");
         assert_eq!(human(3 << 30), "3.0GiB");
+        assert_eq!(human_spaced(5), "5 B");
+        assert_eq!(human_spaced(1 << 20), "1.0 MiB");
     }
 
     #[test]
@@ -354,6 +379,10 @@ mod tests {
         assert!(matches!(rules.for_path("a/c/z"), Sse::C(_)));
         assert!(matches!(rules.for_path("a/d/z"), Sse::None));
         assert!(matches!(rules.for_path("a/e/z"), Sse::C(_)));
+        assert!(
+            !format!("{args:?}").contains(&key),
+            "Debug shows an SSE-C key"
+        );
         let bad = EncArgs {
             c: vec!["a/b=short".into()],
             ..EncArgs::default()

@@ -466,7 +466,7 @@ pub async fn stat(ctx: Arc<Ctx>, args: StatArgs) -> Result<()> {
         let text = || {
             let mut s = format!(
                 "Name      : {name}\nDate      : {when}\nSize      : {}\nETag      : {etag}\n",
-                spaced_size(size)
+                super::human_spaced(size)
             );
             if let Some(v) = &version {
                 s.push_str(&format!("VersionID : {v}\n"));
@@ -549,13 +549,6 @@ fn title_case(key: &str) -> String {
         })
         .collect::<Vec<String>>()
         .join("-")
-}
-
-/// `5 B`, `1.0 MiB`: sizes as `stat` prints them.
-fn spaced_size(n: u64) -> String {
-    let h = human(n);
-    let at = h.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(h.len());
-    format!("{} {}", &h[..at], &h[at..])
 }
 
 /// `coffer rm`.

@@ -64,9 +64,9 @@ impl Meter {
         let moved = self.bytes();
         format!(
             "Total: {}, Transferred: {}, Speed: {}/s",
-            spaced(total),
-            spaced(moved),
-            spaced((moved as f64 / secs) as u64)
+            super::human_spaced(total),
+            super::human_spaced(moved),
+            super::human_spaced((moved as f64 / secs) as u64)
         )
     }
 }
@@ -78,11 +78,4 @@ impl Progress for Meter {
             bar.inc(n);
         }
     }
-}
-
-/// `5 B`, `1.00 MiB`: sizes with a space, as mc's summaries print them.
-fn spaced(n: u64) -> String {
-    let h = super::human(n);
-    let at = h.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(h.len());
-    format!("{} {}", &h[..at], &h[at..])
 }
