@@ -181,6 +181,75 @@ def slow_clients(srv, s3):
             s.close()
 
 
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def connection_limits(root):
+    """A server with a small connection limit and a short header timeout: idle and
+    header-dripping connections are closed, the open descriptors stay bounded, and a normal
+    client gets through once the slow ones are gone."""
+    limit, timeout = 32, 2.0
+    srv = h.Server(root, "limits", args=("--max-connections", str(limit), "--read-header-timeout", "2s"))
+    s3 = srv.client()
+    s3.create_bucket(Bucket="limits")
+    s3.put_object(Bucket="limits", Key="k", Body=b"x" * 100)
+    base = open_fds(srv.proc.pid)
+
+    def run():
+        idle = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(100)]
+        time.sleep(0.5)
+        # The idle connections fill the limit; the rest (the dripping one too) wait in
+        # the listen backlog, holding no descriptor of the server's.
+        peak = open_fds(srv.proc.pid) - base
+        t0 = time.time()
+        # A new client's connection is behind them in the backlog: it is served once the
+        # idle timeout has closed enough of the idle ones.
+        assert srv.client().get_object(Bucket="limits", Key="k")["Body"].read() == b"x" * 100
+        waited = time.time() - t0
+        closed = 0
+        for c in idle:
+            c.settimeout(max(0.1, 20 - (time.time() - t0)))
+            try:
+                closed += c.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+            except OSError:
+                pass
+            c.close()
+        # A client that keeps sending header lines, one every half second: the timeout
+        # counts from when the server started waiting for the headers, so it is cut all
+        # the same.
+        drip = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        drip.sendall(b"GET /limits/k HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        t1, cut = time.time(), None
+        while time.time() - t1 < 15:
+            try:
+                drip.sendall(b"X-a: b\r\n")
+                drip.settimeout(0.25)
+                if drip.recv(1) == b"":
+                    cut = time.time() - t1
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                cut = time.time() - t1
+                break
+        drip.close()
+        assert peak <= limit + 4, f"{peak} descriptors opened for 101 connections with a limit of {limit}"
+        assert closed == 100, f"only {closed} of 100 idle connections were closed by the server"
+        assert waited < 15, f"a normal request waited {waited:.1f}s behind idle connections"
+        assert cut is not None, "a client dripping header lines was never cut off"
+        assert cut >= timeout * 0.75, f"a dripping client was cut after {cut:.1f}s, before the {timeout}s timeout"
+        assert srv.proc.poll() is None, "the server died"
+        ROWS.append((f"connection limit {limit}, header timeout {timeout:.0f}s: 100 idle connections, 1 dripping headers", 101,
+                     f"{peak} descriptors at peak, {closed} idle closed, a new client served after {waited:.1f}s, "
+                     f"a client dripping headers cut after {cut:.1f}s"))
+    h.check(f"connection limit ({limit}) and header timeout ({timeout:.0f}s): idle and slow clients are closed, "
+            "descriptors bounded, a normal client served", run)
+    srv.stop()
+
+
 def main():
     def body(root):
         srv = h.Server(root, "hostile")
@@ -188,6 +257,7 @@ def main():
         flood(srv, s3)
         slow_clients(srv, s3)
         srv.stop()
+        connection_limits(root)
     h.run_suite("coffer-hostile-", body, table=(["input class", "cases", "result"], ROWS))
 
 

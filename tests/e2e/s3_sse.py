@@ -447,7 +447,7 @@ keystore:
 """)
         self.log = os.path.join(root, name + ".log")
         with open(self.log, "wb") as logf:
-            self.proc = subprocess.Popen([BIN, "kes", "server", "--config", cfg], env=clean_env(),
+            self.proc = subprocess.Popen([BIN, "kes", "server", "--config", cfg], env=clean_env(RUST_LOG="debug"),
                                          stdout=subprocess.DEVNULL, stderr=logf, cwd=root)
         PROCS.append(self.proc)
         for _ in range(200):
@@ -501,7 +501,8 @@ def identity_new(root, name):
 def main():
     def body(root):
         cert, _ = make_cert(os.path.join(root, "certs"))
-        main_srv = Server(root, "main", cert=cert, access_log=True)
+        # Debug logging on: the secrets check at the end reads what every crate logged.
+        main_srv = Server(root, "main", cert=cert, access_log=True, env={"RUST_LOG": "debug"})
         s3 = main_srv.client()
         sse_s3_tests(s3, main_srv)
         sse_kms_tests(s3)

@@ -7,6 +7,7 @@ mod admin_cmd;
 mod client;
 mod dare_cmd;
 mod kes_cmd;
+mod logging;
 mod pem;
 mod secret_file;
 mod server_cmd;
@@ -72,6 +73,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init();
     let out = cli.out;
     let result = match cli.command {
         Command::Server(args) => server_cmd::run(args),

@@ -33,6 +33,15 @@ pub struct ServerArgs {
     #[arg(long, env = "COFFER_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(1..))]
     lifecycle_day_seconds: u64,
+    /// Time a client has to send a request's headers (Go duration: `30s`, `1m`); an
+    /// HTTP/1 connection idle that long is closed too.
+    #[arg(long, env = "MINIO_READ_HEADER_TIMEOUT", default_value = "30s",
+          value_parser = positive_duration)]
+    read_header_timeout: std::time::Duration,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Do not fall back to the development KMS when no KMS is configured (SSE-S3 and
     /// SSE-KMS then answer NotImplemented).
     #[arg(long, env = "COFFER_NO_DEV_KMS", value_parser = clap::builder::BoolishValueParser::new(),
@@ -234,6 +243,10 @@ pub fn run(args: ServerArgs) -> Result<()> {
         auto_encryption: false,
         insecure_sse_c: args.insecure_sse_c,
         lifecycle_day: std::time::Duration::from_secs(args.lifecycle_day_seconds),
+        limits: s3_server::Limits {
+            max_connections: args.max_connections as usize,
+            read_header_timeout: args.read_header_timeout,
+        },
     };
     let auto_encryption = kms::auto_encryption(env).map_err(|e| anyhow!("{e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -266,4 +279,12 @@ pub fn run(args: ServerArgs) -> Result<()> {
             .await;
         Ok(())
     })
+}
+
+/// A Go duration (`30s`, `1m30s`, `500ms`) greater than zero.
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match kes_server::config::duration::parse(text)? {
+        d if d.is_zero() => Err("must be greater than zero".into()),
+        d => Ok(d),
+    }
 }

@@ -23,6 +23,7 @@ pub mod error;
 mod hchacha;
 pub mod identity;
 pub mod name;
+pub mod percent;
 mod protobuf;
 pub mod stored;
 mod timestamp;

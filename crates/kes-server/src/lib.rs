@@ -120,7 +120,12 @@ pub async fn start(
     }
     let tasks = vec![
         tokio::spawn(maintain_cache(state.clone())),
-        tokio::spawn(server::serve(state.clone(), listener, tls)),
+        tokio::spawn(server::serve(
+            state.clone(),
+            listener,
+            tls,
+            net::Limits::default(),
+        )),
     ];
     Ok(Running {
         addr: local,

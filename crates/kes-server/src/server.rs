@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use kes_proto::ApiError;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -110,28 +110,32 @@ pub struct Call<'a> {
     pub body: Bytes,
 }
 
-/// Serves on `listener` until the task is dropped.
-pub async fn serve(state: Arc<State>, listener: TcpListener, tls: rustls::ServerConfig) {
+/// Time a client has for the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves on `listener` until the task is dropped, within `limits`.
+pub async fn serve(
+    state: Arc<State>,
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    limits: net::Limits,
+) {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let listener = net::Listener::new(listener, &limits);
+    let builder = net::builder(&limits);
+    // Never sent: connections end when idle or when this task is dropped.
+    let (_running, stopping) = tokio::sync::watch::channel(false);
     loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                state.log_error(&format!("accept: {e}"));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let state = state.clone();
+        let (tcp, peer, slot) = listener.accept().await;
+        let (acceptor, state, builder) = (acceptor.clone(), state.clone(), builder.clone());
+        let stopping = stopping.clone();
         tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    // A failed handshake (no certificate, wrong protocol) is the client's problem.
-                    _ => return,
-                };
+            let _slot = slot;
+            let handshake = acceptor.accept(tcp);
+            let Some(Ok(tls)) = net::within(&limits, HANDSHAKE_TIMEOUT, handshake).await else {
+                // A failed handshake (no certificate, wrong protocol) is the client's problem.
+                return;
+            };
             let identity: Result<Option<String>, ApiError> = {
                 let (_, conn) = tls.get_ref();
                 match conn.peer_certificates() {
@@ -142,13 +146,26 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, tls: rustls::Server
                 }
             };
             let identity = Arc::new(identity);
+            let activity = net::Activity::new();
+            let busy = activity.clone();
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
                 let identity = identity.clone();
-                async move { Ok::<_, Infallible>(handle(&state, &identity, peer, req).await) }
+                let busy = busy.begin();
+                async move {
+                    let response = handle(&state, &identity, peer, req).await;
+                    drop(busy);
+                    Ok::<_, Infallible>(response)
+                }
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            net::drive(
+                Box::pin(conn),
+                &activity,
+                limits.read_header_timeout,
+                stopping,
+            )
+            .await;
         });
     }
 }
@@ -196,25 +213,6 @@ fn not_found() -> Response<Body> {
     r
 }
 
-/// Decodes a percent-encoded path, refusing a `%` not followed by two hex digits (`%+2`
-/// and `%zz` are errors, not bytes) and anything that is not UTF-8.
-fn percent_decode(path: &str) -> Option<String> {
-    let b = path.as_bytes();
-    let valid = b.iter().enumerate().all(|(i, &c)| {
-        c != b'%'
-            || b.get(i + 1..i + 3)
-                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-    });
-    valid
-        .then(|| {
-            percent_encoding::percent_decode_str(path)
-                .decode_utf8()
-                .ok()
-        })
-        .flatten()
-        .map(|c| c.into_owned())
-}
-
 async fn handle(
     state: &State,
     identity: &Result<Option<String>, ApiError>,
@@ -222,7 +220,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
-    let Some(path) = percent_decode(req.uri().path()) else {
+    let Some(path) = kes_proto::percent::decode(req.uri().path()) else {
         return error_response(&ApiError::new(400, "invalid request path"));
     };
     let Some((route, canonical, resource)) = routes::resolve(state.routes(), &path) else {
@@ -334,21 +332,4 @@ pub fn authorized(state: &State, identity: &str, path: &str) -> bool {
         .get(identity)
         .and_then(|p| state.config.policies.get(p))
         .is_some_and(|p| p.allows(path))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn path_decoding_is_strict() {
-        assert_eq!(
-            percent_decode("/v1/key/create/my%2Dkey").as_deref(),
-            Some("/v1/key/create/my-key")
-        );
-        assert_eq!(percent_decode("/v1/key/create/%+2"), None);
-        assert_eq!(percent_decode("/v1/key/create/%zz"), None);
-        assert_eq!(percent_decode("/v1/key/create/%"), None);
-        assert_eq!(percent_decode("/v1/key/create/%FF"), None);
-    }
 }

@@ -324,27 +324,14 @@ fn from_mc_host(name: &str, value: &str) -> Result<Alias> {
     let (creds, host) = rest.rsplit_once('@').ok_or_else(bad)?;
     let (access, secret) = creds.split_once(':').ok_or_else(bad)?;
     let decode = |s: &str| {
-        percent_decode(s).ok_or_else(|| Error::Config(format!("MC_HOST_{name}: bad %-escape")))
+        kes_proto::percent::decode(s)
+            .ok_or_else(|| Error::Config(format!("MC_HOST_{name}: bad %-escape")))
     };
     Alias::new(
         &format!("{scheme}://{host}"),
         &decode(access)?,
         &decode(secret)?,
     )
-}
-
-/// Strict percent-decoding: a `%` must be followed by two hex digits.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let valid = b.iter().enumerate().all(|(i, &c)| {
-        c != b'%'
-            || b.get(i + 1..i + 3)
-                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-    });
-    valid
-        .then(|| percent_encoding::percent_decode_str(s).decode_utf8().ok())
-        .flatten()
-        .map(|c| c.into_owned())
 }
 
 #[cfg(test)]

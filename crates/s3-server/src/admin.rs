@@ -48,15 +48,19 @@ fn empty() -> S3Response<Body> {
     S3Response::new(Body::from(Bytes::new()))
 }
 
-fn query(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?.split('&').find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
+/// The value of query parameter `name`; `InvalidArgument` when it is badly escaped.
+fn query(uri: &Uri, name: &str) -> S3Result<Option<String>> {
+    let Some(v) = uri.query().and_then(|q| {
+        q.split('&').find_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k == name).then_some(v)
         })
-    })
+    }) else {
+        return Ok(None);
+    };
+    kes_proto::percent::decode_form(v)
+        .map(Some)
+        .ok_or_else(|| s3_error!(InvalidArgument, "malformed %-escape in {name}"))
 }
 
 /// Generates a data key under `key` and decrypts it again, as MinIO's key status does.
@@ -113,7 +117,7 @@ impl S3Route for KmsAdmin {
                 "Server side encryption specified but KMS is not configured"
             ));
         };
-        let key = query(&req.uri, "key-id").filter(|k| !k.is_empty());
+        let key = query(&req.uri, "key-id")?.filter(|k| !k.is_empty());
         match (&req.method, op) {
             (&Method::POST | &Method::GET, "status") => {
                 let endpoints: serde_json::Map<String, serde_json::Value> = kms
@@ -146,7 +150,7 @@ impl S3Route for KmsAdmin {
                 Ok(empty())
             }
             (&Method::GET, "key/list") => {
-                let pattern = query(&req.uri, "pattern").unwrap_or_else(|| "*".into());
+                let pattern = query(&req.uri, "pattern")?.unwrap_or_else(|| "*".into());
                 let names = kms.list_keys(&pattern).await.map_err(kms_failure)?;
                 let list: Vec<_> = names
                     .into_iter()

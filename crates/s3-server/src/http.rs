@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use s3s::host::{S3Host, VirtualHost};
 use s3s::S3Result;
 
@@ -161,6 +161,9 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
+/// Time a client has for the TLS handshake (at most the header timeout).
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// HTTP/2 receive settings for object bodies (see where the server is built).
 const H2_MAX_FRAME: u32 = 1 << 20;
 const H2_STREAM_WINDOW: u32 = 8 << 20;
@@ -233,7 +236,7 @@ async fn handle(
         None => match hyper::service::Service::call(service, req).await {
             Ok(r) => r.map(|b| b.boxed_unsync()),
             Err(e) => {
-                eprintln!("coffer server: request failed: {e:?}");
+                tracing::error!("request failed: {e:?}");
                 text(StatusCode::INTERNAL_SERVER_ERROR, String::new())
             }
         },
@@ -475,7 +478,7 @@ async fn kms_health(kms: Option<&dyn kms::Kms>) -> StatusCode {
     match kms.generate(kms.default_key(), &ctx).await {
         Ok(_) => StatusCode::OK,
         Err(e) => {
-            eprintln!("coffer server: readiness: KMS: {e}");
+            tracing::warn!(error = %e, "readiness: the KMS does not answer");
             StatusCode::SERVICE_UNAVAILABLE
         }
     }
@@ -564,6 +567,8 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(&config.address)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.address))?;
+    let limits = config.limits;
+    let listener = net::Listener::new(listener, &limits);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
@@ -582,61 +587,60 @@ pub async fn serve(
     });
     let (stop, mut stopping) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
-        // Every connection is watched, so that a shutdown lets in-flight requests finish.
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = net::builder(&limits);
+        // Object bodies are large: with h2's defaults (16 KiB frames, small windows) a
+        // 1 GiB upload costs 65 536 frames and as many wake-ups.
+        builder
+            .http2()
+            .max_frame_size(H2_MAX_FRAME)
+            .initial_stream_window_size(H2_STREAM_WINDOW)
+            .initial_connection_window_size(H2_CONNECTION_WINDOW);
         loop {
-            let accepted = tokio::select! {
+            let (tcp, peer, slot) = tokio::select! {
                 a = listener.accept() => a,
                 _ = stopping.changed() => break,
             };
-            let Ok((tcp, peer)) = accepted else {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let (shared, tls) = (shared.clone(), tls.clone());
-            let watcher = graceful.watcher();
+            let (shared, tls, builder) = (shared.clone(), tls.clone(), builder.clone());
+            let stopping = stopping.clone();
             tokio::spawn(async move {
+                let _slot = slot;
+                let activity = net::Activity::new();
+                let busy = activity.clone();
                 let svc = hyper::service::service_fn(move |req| {
                     let shared = shared.clone();
                     let client = crate::s3::ClientInfo {
                         addr: peer,
                         secure: https,
                     };
-                    async move { Ok::<_, Infallible>(handle(&shared, client, req).await) }
+                    let busy = busy.begin();
+                    async move {
+                        let response = handle(&shared, client, req).await;
+                        drop(busy);
+                        Ok::<_, Infallible>(response)
+                    }
                 });
-                let mut builder =
-                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                // Object bodies are large: with h2's defaults (16 KiB frames, small
-                // windows) a 1 GiB upload costs 65 536 frames and as many wake-ups.
-                builder
-                    .http2()
-                    .max_frame_size(H2_MAX_FRAME)
-                    .initial_stream_window_size(H2_STREAM_WINDOW)
-                    .initial_connection_window_size(H2_CONNECTION_WINDOW);
+                let idle = limits.read_header_timeout;
                 match tls {
                     Some(acceptor) => {
-                        if let Ok(Ok(stream)) = tokio::time::timeout(
-                            std::time::Duration::from_secs(10),
-                            acceptor.accept(tcp),
-                        )
-                        .await
+                        let handshake = acceptor.accept(tcp);
+                        if let Some(Ok(stream)) =
+                            net::within(&limits, TLS_HANDSHAKE, handshake).await
                         {
                             let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                            let _ = watcher.watch(conn).await;
+                            net::drive(Box::pin(conn), &activity, idle, stopping).await;
                         }
                     }
                     None => {
                         let conn = builder.serve_connection(TokioIo::new(tcp), svc);
-                        let _ = watcher.watch(conn).await;
+                        net::drive(Box::pin(conn), &activity, idle, stopping).await;
                     }
                 }
             });
         }
         // Stopped: no new connections; the open ones finish the request they are in
         // (idle ones close at once), then this task ends.
-        drop(listener);
-        graceful.shutdown().await;
+        drop(stopping);
+        listener.drain().await;
     });
     Ok(Running {
         addr,

@@ -51,7 +51,11 @@ pub struct ServerConfig {
     pub insecure_sse_c: bool,
     /// The length of a lifecycle day ([`lifecycle::DAY`]; shorter only to test rules).
     pub lifecycle_day: std::time::Duration,
+    /// Bounds on what clients may hold.
+    pub limits: Limits,
 }
+
+pub use net::Limits;
 
 /// Builds the s3s service over a store.
 pub fn service(
@@ -122,8 +126,8 @@ impl Running {
         tokio::select! {
             _ = &mut self.task => return true,
             which = signalled => {
-                eprintln!(
-                    "coffer server: {which}: finishing requests in flight (at most {} s)",
+                tracing::warn!(
+                    "{which}: finishing requests in flight (at most {} s)",
                     bound.as_secs()
                 );
             }
@@ -131,8 +135,8 @@ impl Running {
         let _ = self.stop.send(true);
         let finished = tokio::time::timeout(bound, &mut self.task).await.is_ok();
         if !finished {
-            eprintln!(
-                "coffer server: requests still in flight after {} s; stopping anyway",
+            tracing::warn!(
+                "requests still in flight after {} s; stopping anyway",
                 bound.as_secs()
             );
         }

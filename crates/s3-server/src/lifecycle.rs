@@ -276,7 +276,7 @@ pub async fn run(store: Arc<dyn ObjectStore>, day: Duration) {
     loop {
         tokio::time::sleep(period).await;
         if let Err(e) = pass(store.as_ref(), &clock, &mut cursor).await {
-            eprintln!("coffer server: lifecycle scan: {e}");
+            tracing::error!(error = %e, "lifecycle scan failed");
         }
     }
 }

@@ -113,20 +113,7 @@ pub fn check_tags_limit(tags: &mut [(String, String)], max: usize) -> S3Result<(
 /// Decodes form-style percent-encoding (`+` is a space), refusing a `%` that is not
 /// followed by two hex digits: `%+2` or `%zz` are errors, not bytes.
 pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let valid = b.iter().enumerate().all(|(i, &c)| {
-        c != b'%'
-            || b.get(i + 1..i + 3)
-                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-    });
-    if !valid {
-        return None;
-    }
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
+    kes_proto::percent::decode_form(s)
 }
 
 /// Percent-encodes for `encoding-type=url` listings (RFC 3986 unreserved kept).

@@ -63,7 +63,7 @@ pub fn s3(e: StoreError) -> S3Error {
         StoreError::PreconditionFailed => s3_error!(PreconditionFailed),
         StoreError::Body(e) => body(e),
         StoreError::StorageFull(m) => {
-            eprintln!("coffer server: {m}: no space left on the data directory's disk");
+            tracing::error!(operation = %m, "no space left on the data directory's disk");
             let mut e = S3Error::with_message(
                 s3s::S3ErrorCode::Custom("XMinioStorageFull".into()),
                 "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.",
@@ -72,7 +72,7 @@ pub fn s3(e: StoreError) -> S3Error {
             e
         }
         StoreError::ReadOnly(m) => {
-            eprintln!("coffer server: {m}: the data directory is read-only");
+            tracing::error!(operation = %m, "the data directory is read-only");
             let mut e = S3Error::with_message(
                 s3s::S3ErrorCode::ServiceUnavailable,
                 "The data directory is read-only; writes are refused until it is writable again.",
@@ -81,7 +81,7 @@ pub fn s3(e: StoreError) -> S3Error {
             e
         }
         other @ StoreError::Internal(_) => {
-            eprintln!("coffer server: internal error: {other}");
+            tracing::error!("internal error: {other}");
             S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(other))
         }
     }

@@ -116,7 +116,7 @@ pub(crate) fn kms_error(e: kms::Error) -> S3Error {
             "requested functionality is not supported",
         ),
         _ => {
-            eprintln!("coffer server: KMS error: {e}");
+            tracing::error!(error = %e, "KMS request failed");
             let mut err = S3Error::with_source(S3ErrorCode::InternalError, Box::new(e));
             err.set_message("The KMS is not available; try again later.");
             return err;
@@ -508,9 +508,7 @@ impl Sse {
                     .map_err(kms_error)?;
                 let kek = keys::kek(&ek, &iv, record.kind.domain(), bucket, key);
                 keys::unseal(&kek, &record.sealed_key).ok_or_else(|| {
-                    eprintln!(
-                        "coffer server: object {bucket}/{key}: the sealed object key does not open"
-                    );
+                    tracing::error!(bucket, key, "the sealed object key does not open");
                     error(
                         "XMinioObjectTampered",
                         500,

@@ -254,7 +254,7 @@ impl Decrypting {
             key: self.name.1.clone(),
             cause,
         };
-        eprintln!("coffer server: {e}");
+        tracing::error!("{e}");
         Poll::Ready(Some(Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             e,
