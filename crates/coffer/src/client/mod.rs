@@ -68,6 +68,15 @@ pub struct EncArgs {
     pub c: Vec<String>,
 }
 
+impl Drop for EncArgs {
+    fn drop(&mut self) {
+        // The parsed keys are zeroized on their own; these are the texts they came from.
+        for item in &mut self.c {
+            zeroize::Zeroize::zeroize(item);
+        }
+    }
+}
+
 impl std::fmt::Debug for EncArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // `--enc-c` values hold client keys: only their prefixes are shown.
