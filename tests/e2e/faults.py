@@ -52,6 +52,17 @@ def read(s3, bucket, key, **kw):
 
 # ---------------------------------------------------------------- crash: object server
 
+def list_keys(s3, bucket):
+    """Every key of `bucket`, page by page."""
+    keys, token = [], None
+    while True:
+        page = s3.list_objects_v2(Bucket=bucket, **({"ContinuationToken": token} if token else {}))
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return keys
+        token = page["NextContinuationToken"]
+
+
 def crash_object_server(root, cert):
     cycles = 100 if LONG else 6
     data_dir = os.path.join(root, "crash-data")
@@ -166,15 +177,7 @@ def crash_object_server(root, cert):
             elif res[1] != want:
                 wrong.append(k)
         # Anything visible, acknowledged or not, must hold the bytes some request sent.
-        listed = []
-        token = None
-        while True:
-            kw = {"ContinuationToken": token} if token else {}
-            page = s3.list_objects_v2(Bucket="crash", **kw)
-            listed += [o["Key"] for o in page.get("Contents", [])]
-            if not page.get("IsTruncated"):
-                break
-            token = page["NextContinuationToken"]
+        listed = list_keys(s3, "crash")
         for k in listed:
             if ("crash", k) in items:
                 continue
@@ -265,14 +268,7 @@ def crash_lifecycle(root, cert):
 
     def check(s3):
         lost, wrong = [], []
-        listed = []
-        token = None
-        while True:
-            page = s3.list_objects_v2(Bucket="lcc", **({"ContinuationToken": token} if token else {}))
-            listed += [o["Key"] for o in page.get("Contents", [])]
-            if not page.get("IsTruncated"):
-                break
-            token = page["NextContinuationToken"]
+        listed = list_keys(s3, "lcc")
         for i in range(60):
             res = read(s3, "lcc", f"keep/{i}")
             if res[0] != "body":

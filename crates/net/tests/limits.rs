@@ -71,6 +71,16 @@ async fn read_to_close(s: &mut TcpStream, bound: Duration) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Reads to the close: a 200 with the body "ok".
+async fn assert_answered(s: &mut TcpStream) {
+    let out = read_to_close(s, Duration::from_secs(10)).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("ok"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_and_idle_timeout() {
     let limits = net::Limits {
@@ -105,15 +115,7 @@ async fn limit_and_idle_timeout() {
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let out = read_to_close(&mut s, Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert!(
-        out.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
-    assert!(out.ends_with(b"ok"));
+    assert_answered(&mut s).await;
 
     // Header lines dripped slowly: cut after the timeout all the same.
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -157,14 +159,7 @@ async fn stop_finishes_the_request_in_flight() {
         TcpStream::connect(addr).await.is_err(),
         "a connection accepted after the stop"
     );
-    let out = read_to_close(&mut busy, Duration::from_secs(5))
-        .await
-        .unwrap();
-    assert!(
-        out.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
+    assert_answered(&mut busy).await;
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .unwrap()

@@ -392,15 +392,11 @@ mod tests {
             !format!("{args:?}").contains(&key),
             "Debug shows an SSE-C key"
         );
-        let bad = EncArgs {
-            c: vec!["a/b=short".into()],
-            ..EncArgs::default()
-        };
+        let mut bad = EncArgs::default();
+        bad.c = vec!["a/b=short".into()];
         assert!(EncRules::parse(&bad).is_err());
-        let bad = EncArgs {
-            kms: vec!["a/b".into()],
-            ..EncArgs::default()
-        };
+        let mut bad = EncArgs::default();
+        bad.kms = vec!["a/b".into()];
         assert!(EncRules::parse(&bad).is_err());
     }
 }
