@@ -729,7 +729,10 @@ def tampering(root, cert):
                 m["key"] = key
                 dst_meta = h.meta_path(srv.dir, bucket, key)
                 for f in h.data_files(srv.dir, "tamper", other):
-                    shutil.copyfile(f, os.path.join(os.path.dirname(dst_meta), os.path.basename(f)))
+                    dst = os.path.join(os.path.dirname(dst_meta), os.path.basename(f))
+                    # Both keys may hash to the same directory: the file is there already.
+                    if os.path.abspath(f) != os.path.abspath(dst):
+                        shutil.copyfile(f, dst)
                 with open(dst_meta, "w") as f:
                     json.dump(m, f)
                 res = read(s3, bucket, key, **read_kw)
