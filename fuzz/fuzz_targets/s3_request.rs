@@ -4,6 +4,7 @@
 //! lines, an empty line and a body; its first byte says whether to sign the request with
 //! the configured user's key (so that fuzzing reaches past authentication into the
 //! parsers of the operations). Every request must get an answer: no panic, and no 500.
+//! Requests go through the server's own pre-checks first, as they do in `http::serve`.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -148,6 +149,10 @@ fuzz_target!(|data: &[u8]| {
         build(method, path, &headers, body)
     };
     let Some(req) = req else { return };
+    // What the server refuses before s3s sees a request (as `http::serve` does).
+    if s3_server::http::precheck(&req, true).is_some() {
+        return;
+    }
     let f = fixture();
     let resp = f.rt.block_on(f.service.call(req));
     if let Ok(resp) = resp {
