@@ -635,7 +635,15 @@ pub async fn serve(
                     let busy = busy.begin();
                     async move {
                         let response = handle(&shared, client, req).await;
-                        drop(busy);
+                        // The request stays in flight until its body is sent (or
+                        // dropped): a long download is not an idle connection.
+                        let response = response.map(|body| {
+                            body.map_frame(move |frame| {
+                                let _ = &busy;
+                                frame
+                            })
+                            .boxed_unsync()
+                        });
                         Ok::<_, Infallible>(response)
                     }
                 });
