@@ -13,7 +13,6 @@ import contextlib
 import datetime
 import hashlib
 import hmac
-import io
 import ipaddress
 import json
 import os
@@ -26,7 +25,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -1488,15 +1486,10 @@ def secret_key_tests(root, cert):
 # ---------------------------------------------------------------- K. KES + guide quick start
 
 def kes_tests(root):
-    kroot = os.path.join(root, "kes")
-    os.makedirs(kroot)
-    kes_cert, kes_key = make_cert(os.path.join(kroot, "tls"), "kes.crt", "kes.key")
-    admin_key, admin_cert, admin_id = identity_new(kroot, "admin")
-    minio_key, minio_cert, minio_id = identity_new(kroot, "minio")
-    keys_dir = os.path.join(kroot, "keys")
-    os.makedirs(keys_dir)
-    kes1 = Kes(kroot, "kes1", kes_cert, kes_key, admin_id, minio_id, keys_dir)
-    kes2 = Kes(kroot, "kes2", kes_cert, kes_key, admin_id, minio_id, keys_dir)
+    kroot, tls, (admin_key, admin_cert), (minio_key, minio_cert) = kes_setup(root, "kes")
+    kes_cert, keys_dir = tls[0], tls[4]
+    kes1 = Kes(kroot, "kes1", *tls)
+    kes2 = Kes(kroot, "kes2", *tls)
     s3_cert, _ = make_cert(os.path.join(kroot, "s3certs"))
     srv = Server(kroot, "kes-s3", cert=s3_cert, creds={"MINIO_ACCESS_KEY": "minio", "MINIO_SECRET_KEY": "minio123"},
                  env={"MINIO_KMS_KES_ENDPOINT": f"https://{kes1.addr},https://{kes2.addr}",
