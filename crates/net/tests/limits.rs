@@ -141,7 +141,7 @@ async fn limit_and_idle_timeout() {
 async fn stop_finishes_the_request_in_flight() {
     let limits = net::Limits::default();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let (addr, _, task) = server(limits, Duration::from_millis(700), rx).await;
+    let (addr, _, task) = server(limits, Duration::from_millis(1500), rx).await;
     let mut busy = TcpStream::connect(addr).await.unwrap();
     busy.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -154,11 +154,17 @@ async fn stop_finishes_the_request_in_flight() {
         read_to_close(&mut idle, Duration::from_secs(2)).await,
         Some(vec![])
     );
-    // New connections are refused while the request in flight is still running.
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "a connection accepted after the stop"
-    );
+    // New connections are refused while the request in flight is still running. The
+    // accept loop sees the stop on its own task, perhaps a moment after the idle
+    // connection's task did: allow it a bounded moment to close the listener.
+    let t0 = Instant::now();
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "connections still accepted 500 ms after the stop"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_answered(&mut busy).await;
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
