@@ -64,7 +64,7 @@ pub fn run(cmd: AdminCommand, out: crate::client::OutputArgs) -> Result<()> {
                         dir.display()
                     );
                 }
-                let kms = crate::server_cmd::kms_from_env(&dir, false, None).await?;
+                let kms = crate::server_cmd::kms_from_env(Some(&dir), false, None).await?;
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
                 s3_server::recover::decrypt_object(
                     &dir,

@@ -31,6 +31,10 @@ struct Cli {
 enum Command {
     /// Run the S3 object server on a data directory.
     Server(server_cmd::ServerArgs),
+    /// Run the S3 object server on another S3 service (scale-out: several gateways, one
+    /// namespace; the service only ever sees ciphertext and sealed records).
+    #[command(subcommand)]
+    Gateway(server_cmd::GatewayCommand),
     /// Offline work on DARE streams (the format encrypted objects are stored in).
     #[command(subcommand)]
     Dare(dare_cmd::DareCommand),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
     let out = cli.out;
     let result = match cli.command {
         Command::Server(args) => server_cmd::run(args),
+        Command::Gateway(cmd) => server_cmd::run_gateway(cmd),
         Command::Dare(cmd) => dare_cmd::run(cmd),
         Command::Kes(cmd) => kes_cmd::run(cmd),
         Command::Admin(cmd) => admin_cmd::run(cmd, out),

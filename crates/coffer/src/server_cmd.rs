@@ -1,4 +1,5 @@
-//! `coffer server DIR`: the object server, configured by MinIO's environment variables.
+//! `coffer server DIR` and `coffer gateway s3 URL`: the object server, configured by
+//! MinIO's environment variables, on a data directory or on another S3 service.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,39 @@ use clap::Args;
 pub struct ServerArgs {
     /// Data directory (created if missing).
     dir: PathBuf,
+    #[command(flatten)]
+    opts: ServeOpts,
+}
+
+/// `coffer gateway`.
+#[derive(Debug, clap::Subcommand)]
+pub enum GatewayCommand {
+    /// Keep objects in an S3-compatible service: ciphertext and sealed records only.
+    ///
+    /// URL is `http(s)://host[:port]/BUCKET[/PREFIX]` (BUCKET defaults to `coffer`).
+    /// Credentials for it come from COFFER_BACKEND_ACCESS_KEY and
+    /// COFFER_BACKEND_SECRET_KEY, else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else
+    /// the `[default]` (or AWS_PROFILE) section of ~/.aws/credentials. Every other option
+    /// and variable is that of `coffer server`.
+    S3(GatewayS3Args),
+}
+
+/// `coffer gateway s3`.
+#[derive(Debug, Args)]
+pub struct GatewayS3Args {
+    /// The backend: `http(s)://host[:port]/BUCKET[/PREFIX]`.
+    #[arg(value_name = "URL")]
+    url: String,
+    /// Signing region of the backend.
+    #[arg(long, env = "COFFER_BACKEND_REGION", default_value = "us-east-1")]
+    backend_region: String,
+    #[command(flatten)]
+    opts: ServeOpts,
+}
+
+/// What `coffer server` and `coffer gateway s3` share.
+#[derive(Debug, Args)]
+pub struct ServeOpts {
     /// Listen address (default 0.0.0.0:9000, as MinIO).
     #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:9000")]
     address: String,
@@ -52,13 +86,16 @@ pub struct ServerArgs {
 
 /// Where the development KMS key lives: the user's configuration directory, never the
 /// data directory (a key stored beside the data protects nothing).
-fn dev_key_path(data_dir: &std::path::Path) -> Result<PathBuf> {
+fn dev_key_path(data_dir: Option<&std::path::Path>) -> Result<PathBuf> {
     let base = match (env("XDG_CONFIG_HOME"), env("HOME")) {
         (Some(x), _) => PathBuf::from(x),
         (None, Some(h)) => PathBuf::from(h).join(".config"),
         (None, None) => bail!("no KMS configured and neither XDG_CONFIG_HOME nor HOME is set for the development key; set MINIO_KMS_KES_ENDPOINT (and the other MINIO_KMS_KES_* variables) or MINIO_KMS_SECRET_KEY"),
     };
     let path = base.join("coffer").join("dev-kms.key");
+    let Some(data_dir) = data_dir else {
+        return Ok(path);
+    };
     let data = std::fs::canonicalize(data_dir)
         .or_else(|_| std::path::absolute(data_dir))
         .unwrap_or_else(|_| data_dir.to_path_buf());
@@ -75,7 +112,7 @@ fn dev_key_path(data_dir: &std::path::Path) -> Result<PathBuf> {
 /// The KMS from MinIO's environment variables, checked with a generate+decrypt round
 /// trip; the development key when none is configured (announced in one line).
 pub(crate) async fn kms_from_env(
-    data_dir: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
     no_dev: bool,
     certs_dir: Option<&std::path::Path>,
 ) -> Result<Option<std::sync::Arc<dyn kms::Kms>>> {
@@ -198,8 +235,80 @@ fn extra_users(path: &std::path::Path) -> Result<Vec<(String, String)>> {
     Ok(users)
 }
 
-/// Runs the object server until the process ends.
+/// Where the object server keeps its objects.
+enum Backing {
+    Dir(PathBuf),
+    Gateway(Box<s3_gateway::BackendConfig>),
+}
+
+/// Runs the object server on a data directory until the process ends.
 pub fn run(args: ServerArgs) -> Result<()> {
+    serve(args.opts, Backing::Dir(args.dir))
+}
+
+/// Runs the object server on an S3 backend until the process ends.
+pub fn run_gateway(cmd: GatewayCommand) -> Result<()> {
+    let GatewayCommand::S3(args) = cmd;
+    let (access, secret) = backend_credentials()?;
+    let mut backend = s3_gateway::BackendConfig::from_url(&args.url, access, secret)
+        .map_err(|e| anyhow!("{e}"))?;
+    backend.region = args.backend_region;
+    serve(args.opts, Backing::Gateway(Box::new(backend)))
+}
+
+/// The backend's credentials: COFFER_BACKEND_*, else AWS_* variables, else
+/// ~/.aws/credentials (profile AWS_PROFILE or `default`).
+fn backend_credentials() -> Result<(String, zeroize::Zeroizing<String>)> {
+    let pair = |a: &str, s: &str| match (env(a), env(s)) {
+        (Some(a), Some(s)) => Ok(Some((a, zeroize::Zeroizing::new(s)))),
+        (None, None) => Ok(None),
+        _ => Err(anyhow!("set both {a} and {s}, or neither")),
+    };
+    if let Some(p) = pair("COFFER_BACKEND_ACCESS_KEY", "COFFER_BACKEND_SECRET_KEY")? {
+        return Ok(p);
+    }
+    if let Some(p) = pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")? {
+        return Ok(p);
+    }
+    let path = env("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".aws/credentials")));
+    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".into());
+    if let Some(text) = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+        let text = zeroize::Zeroizing::new(text);
+        if let Some(p) = credentials_profile(&text, &profile) {
+            return Ok(p);
+        }
+    }
+    bail!("no credentials for the backend: set COFFER_BACKEND_ACCESS_KEY and COFFER_BACKEND_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a [{profile}] section in ~/.aws/credentials)")
+}
+
+/// The key pair of `[profile]` in an AWS credentials file.
+fn credentials_profile(text: &str, profile: &str) -> Option<(String, zeroize::Zeroizing<String>)> {
+    let (mut access, mut secret, mut inside) = (None, None, false);
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == profile;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => access = Some(v.trim().to_string()),
+                "aws_secret_access_key" => {
+                    secret = Some(zeroize::Zeroizing::new(v.trim().to_string()))
+                }
+                _ => {}
+            }
+        }
+    }
+    Some((access?, secret?))
+}
+
+fn serve(opts: ServeOpts, backing: Backing) -> Result<()> {
+    let args = opts;
     let mut users = vec![root_credentials()?];
     if let Some(f) = &args.users {
         users.extend(extra_users(f)?);
@@ -255,7 +364,11 @@ pub fn run(args: ServerArgs) -> Result<()> {
         .context("start runtime")?;
     rt.block_on(async move {
         let mut config = config;
-        config.kms = kms_from_env(&args.dir, args.no_dev_kms, args.certs_dir.as_deref()).await?;
+        let data_dir = match &backing {
+            Backing::Dir(d) => Some(d.as_path()),
+            Backing::Gateway(_) => None,
+        };
+        config.kms = kms_from_env(data_dir, args.no_dev_kms, args.certs_dir.as_deref()).await?;
         if auto_encryption && config.kms.is_none() {
             bail!("MINIO_KMS_AUTO_ENCRYPTION=on needs a KMS (MINIO_KMS_KES_* or MINIO_KMS_SECRET_KEY)");
         }
@@ -268,12 +381,35 @@ pub fn run(args: ServerArgs) -> Result<()> {
                 if auto_encryption { "; auto-encryption on" } else { "" }
             );
         }
-        let running = s3_server::start(&args.dir, config)
-            .await
-            .map_err(|e| anyhow!(e))?;
+        let (running, place) = match backing {
+            Backing::Dir(dir) => {
+                let running = s3_server::start(&dir, config)
+                    .await
+                    .map_err(|e| anyhow!(e))?;
+                (running, format!("data directory: {}", dir.display()))
+            }
+            Backing::Gateway(backend) => {
+                let place = format!(
+                    "backend: {}/{}/{}",
+                    backend.endpoint, backend.bucket, backend.prefix
+                );
+                let gateway = s3_gateway::Gateway::open(*backend, config.kms.clone())
+                    .await
+                    .map_err(|e| anyhow!("backend: {e}"))?;
+                let place = format!(
+                    "{place} (records {}; conditional writes {})",
+                    if gateway.records_sealed() { "sealed by the KMS" } else { "in clear: no KMS" },
+                    if gateway.conditional_writes() { "on" } else { "NOT honoured by the backend" },
+                );
+                let running = s3_server::start_with_store(std::sync::Arc::new(gateway), config)
+                    .await
+                    .map_err(|e| anyhow!(e))?;
+                (running, place)
+            }
+        };
         let scheme = if running.https { "https" } else { "http" };
         eprintln!("coffer server listening on {scheme}://{}", running.addr);
-        eprintln!("data directory: {}", args.dir.display());
+        eprintln!("{place}");
         running
             .serve_until_signal(std::time::Duration::from_secs(30))
             .await;
@@ -286,5 +422,20 @@ fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
     match kes_server::config::duration::parse(text)? {
         d if d.is_zero() => Err("must be greater than zero".into()),
         d => Ok(d),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn aws_credentials_file_profiles() {
+        let text = "[default]\naws_access_key_id = AKD\naws_secret_access_key = SKD\n\n[other]\naws_access_key_id=AKO\n# comment\naws_secret_access_key=SKO\n[half]\naws_access_key_id = X\n";
+        let (a, s) = super::credentials_profile(text, "default").unwrap();
+        assert_eq!((a.as_str(), s.as_str()), ("AKD", "SKD"));
+        let (a, s) = super::credentials_profile(text, "other").unwrap();
+        assert_eq!((a.as_str(), s.as_str()), ("AKO", "SKO"));
+        assert!(super::credentials_profile(text, "half").is_none());
+        assert!(super::credentials_profile(text, "missing").is_none());
     }
 }

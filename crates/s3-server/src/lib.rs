@@ -148,7 +148,14 @@ impl Running {
 pub async fn start(dir: &std::path::Path, config: ServerConfig) -> Result<Running, String> {
     let store = store::fs::FsStore::open(dir)
         .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
-    let store: Arc<dyn store::ObjectStore> = Arc::new(store);
+    start_with_store(Arc::new(store), config).await
+}
+
+/// Starts serving over any store (the S3 gateway's, for one).
+pub async fn start_with_store(
+    store: Arc<dyn store::ObjectStore>,
+    config: ServerConfig,
+) -> Result<Running, String> {
     let service = service(store.clone(), &config)?;
     tokio::spawn(lifecycle::run(store.clone(), config.lifecycle_day));
     http::serve(service, store, config).await

@@ -80,6 +80,15 @@ pub fn s3(e: StoreError) -> S3Error {
             e.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
             e
         }
+        StoreError::KeyTooLong => s3_error!(KeyTooLongError),
+        StoreError::Conflict => s3_error!(
+            OperationAborted,
+            "A conflicting conditional operation is currently in progress against this resource. Please try again."
+        ),
+        StoreError::Unavailable(m) => {
+            tracing::error!(cause = %m, "storage backend unavailable");
+            s3_error!(ServiceUnavailable, "The storage backend is not available.")
+        }
         other @ StoreError::Internal(_) => {
             tracing::error!("internal error: {other}");
             S3Error::with_source(s3s::S3ErrorCode::InternalError, Box::new(other))

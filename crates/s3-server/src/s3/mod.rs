@@ -170,7 +170,7 @@ pub(crate) async fn authorize(
     if caller == Some(root) {
         return Ok(());
     }
-    let owner = match store.bucket_owner(bucket) {
+    let owner = match store.bucket_owner(bucket).await {
         Ok(owner) => owner,
         // As S3: a bucket that does not exist is reported as such, even anonymously.
         Err(crate::store::StoreError::NoSuchBucket) => return Err(s3_error!(NoSuchBucket)),
@@ -286,7 +286,7 @@ impl s3s::access::S3Access for PolicyAccess {
                 return Err(denied());
             };
             let as_owner = (caller != self.root).then_some(caller);
-            return match self.store.bucket_owner(&bucket) {
+            return match self.store.bucket_owner(&bucket).await {
                 // Someone else's bucket: the name is taken.
                 Ok(owner) if owner.as_deref() != as_owner => Err(s3_error!(BucketAlreadyExists)),
                 _ => Ok(()),
@@ -294,7 +294,7 @@ impl s3s::access::S3Access for PolicyAccess {
         }
         if cx.s3_op().name() == "DeleteObjects" {
             // Authorized key by key in the handler (objects::delete_many).
-            return match self.store.bucket_owner(&bucket) {
+            return match self.store.bucket_owner(&bucket).await {
                 Err(crate::store::StoreError::NoSuchBucket) => Err(s3_error!(NoSuchBucket)),
                 _ => Ok(()),
             };
@@ -304,7 +304,7 @@ impl s3s::access::S3Access for PolicyAccess {
             if caller == Some(self.root.as_str()) {
                 return Ok(());
             }
-            return match self.store.bucket_owner(&bucket) {
+            return match self.store.bucket_owner(&bucket).await {
                 Ok(owner) if caller.is_some() && owner.as_deref() == caller => Ok(()),
                 Err(crate::store::StoreError::NoSuchBucket) => Err(s3_error!(NoSuchBucket)),
                 _ => Err(denied()),

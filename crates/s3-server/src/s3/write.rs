@@ -44,19 +44,26 @@ pub(crate) struct Incoming {
 impl Incoming {
     /// The bytes to store (hashed on the way, then encrypted when sealed) and the
     /// callback that reports the digest once the store has read them.
-    fn into_stored(self) -> S3Result<(ByteStream, Finish, Hashed)> {
+    fn into_stored(self) -> S3Result<(ByteStream, Option<u64>, Finish, Hashed)> {
         let Incoming {
             plaintext,
             mut expect,
             sealing,
         } = self;
+        // One DARE stream per body when sealed.
+        let stored_len = match &sealing {
+            Some(_) => expect
+                .content_length
+                .and_then(|n| dare::encrypted_size(n).ok()),
+            None => expect.content_length,
+        };
         expect.md5 = true;
         let (hashed_body, hashed) = body::hash(plaintext, expect)?;
         let stored = match &sealing {
             Some(sealing) => sealing.encrypt(hashed_body)?,
             None => hashed_body,
         };
-        Ok((stored, finish(hashed.clone(), sealing), hashed))
+        Ok((stored, stored_len, finish(hashed.clone(), sealing), hashed))
     }
 }
 
@@ -70,11 +77,12 @@ pub(crate) async fn object(
     rules: WriteRules,
 ) -> S3Result<ObjectMeta> {
     meta.encryption = body.sealing.as_ref().map(|s| s.record().clone());
-    let (stored_body, finish, hashed) = body.into_stored()?;
+    let (stored_body, stored_len, finish, hashed) = body.into_stored()?;
     let opts = PutOptions {
         meta,
         finish,
         rules,
+        stored_len,
     };
     let mut stored = s
         .store
@@ -103,10 +111,10 @@ pub(crate) async fn part(
     number: i32,
     body: Incoming,
 ) -> S3Result<(PartInfo, Option<(String, String)>)> {
-    let (stored_body, finish, hashed) = body.into_stored()?;
+    let (stored_body, stored_len, finish, hashed) = body.into_stored()?;
     let part = s
         .store
-        .upload_part(bucket, key, upload, number, stored_body, finish)
+        .upload_part(bucket, key, upload, number, stored_body, stored_len, finish)
         .await
         .map_err(s3)?;
     let checksum = hashed.get().map_err(s3)?.checksum;

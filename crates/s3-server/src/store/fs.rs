@@ -528,7 +528,7 @@ enum Received {
 }
 
 /// The listing entries of a record's versions, newest first.
-fn entries_of(record: &ObjectMeta) -> Vec<ListEntry> {
+pub fn entries_of(record: &ObjectMeta) -> Vec<ListEntry> {
     std::iter::once(record)
         .chain(record.older.iter())
         .map(|v| ListEntry {
@@ -712,7 +712,7 @@ impl ObjectStore for FsStore {
         Ok(())
     }
 
-    fn bucket_owner(&self, bucket: &str) -> StoreResult<Option<String>> {
+    async fn bucket_owner(&self, bucket: &str) -> StoreResult<Option<String>> {
         Ok(self.index(bucket)?.owner.clone())
     }
 
@@ -1022,6 +1022,7 @@ impl ObjectStore for FsStore {
         upload: &str,
         number: i32,
         body: ByteStream,
+        _stored_len: Option<u64>,
         finish: Finish,
     ) -> StoreResult<PartInfo> {
         let dir = self.upload_dir(upload)?;

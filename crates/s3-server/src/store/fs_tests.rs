@@ -47,6 +47,7 @@ fn opts() -> PutOptions {
             })
         }),
         rules: WriteRules::default(),
+        stored_len: None,
     }
 }
 

@@ -77,6 +77,16 @@ pub enum StoreError {
     /// The data directory's file system is read-only.
     #[error("the data directory is read-only: {0}")]
     ReadOnly(String),
+    /// Another change to the same object won a race the backend settles (a shared
+    /// backend's conditional write); the client may retry.
+    #[error("conflicting concurrent change")]
+    Conflict,
+    /// The key is longer than the backend can store under its prefixes.
+    #[error("key too long")]
+    KeyTooLong,
+    /// A backend service the store depends on does not answer; answered 503.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
     /// Anything else (permissions, corrupt metadata); logged, answered 500.
     #[error("internal: {0}")]
     Internal(String),
@@ -203,6 +213,9 @@ pub struct PutOptions {
     pub finish: Finish,
     /// Versioning and the write's condition.
     pub rules: WriteRules,
+    /// The number of stored bytes the body will yield, when the request announced its
+    /// length (a backend may stream with it instead of buffering); `None`: unknown.
+    pub stored_len: Option<u64>,
 }
 
 impl std::fmt::Debug for PutOptions {
@@ -210,6 +223,7 @@ impl std::fmt::Debug for PutOptions {
         f.debug_struct("PutOptions")
             .field("meta", &self.meta)
             .field("rules", &self.rules)
+            .field("stored_len", &self.stored_len)
             .finish_non_exhaustive()
     }
 }
@@ -240,8 +254,9 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>>;
     /// Creates a bucket owned by `owner` (an access key; `None` for the root user).
     async fn create_bucket(&self, bucket: &str, owner: Option<&str>) -> StoreResult<()>;
-    /// The owner recorded at creation (`None`: the root user), without I/O.
-    fn bucket_owner(&self, bucket: &str) -> StoreResult<Option<String>>;
+    /// The owner recorded at creation (`None`: the root user); asked on every request
+    /// of a non-root user, so backends answer it from memory where they can.
+    async fn bucket_owner(&self, bucket: &str) -> StoreResult<Option<String>>;
     /// Whether a bucket exists (and its creation time).
     async fn head_bucket(&self, bucket: &str) -> StoreResult<BucketInfo>;
     /// Deletes an empty bucket.
@@ -334,7 +349,8 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         key: &str,
         meta: ObjectMeta,
     ) -> StoreResult<String>;
-    /// Stores one part; returns its info.
+    /// Stores one part; returns its info. `stored_len` as in [`PutOptions::stored_len`].
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &str,
@@ -342,6 +358,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         upload: &str,
         number: i32,
         body: ByteStream,
+        stored_len: Option<u64>,
         finish: Finish,
     ) -> StoreResult<PartInfo>;
     /// The upload's parts, sorted by number, and its initial metadata.

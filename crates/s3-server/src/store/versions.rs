@@ -12,7 +12,7 @@ use super::{DeleteCheck, Deleted, StoreError, StoreResult, Versioning};
 
 /// What a change does to a key's record.
 #[derive(Debug)]
-pub(super) enum Change {
+pub enum Change {
     /// Nothing to write.
     Keep,
     /// The new record.
@@ -22,7 +22,7 @@ pub(super) enum Change {
 }
 
 /// The versions of a record, newest first (each without `versions` of its own).
-pub(super) fn unpack(mut record: ObjectMeta) -> Vec<ObjectMeta> {
+pub fn unpack(mut record: ObjectMeta) -> Vec<ObjectMeta> {
     let older = std::mem::take(&mut record.older);
     let mut all = Vec::with_capacity(1 + older.len());
     all.push(record);
@@ -31,7 +31,7 @@ pub(super) fn unpack(mut record: ObjectMeta) -> Vec<ObjectMeta> {
 }
 
 /// The record holding `versions` (newest first), or [`Change::Remove`] when none is left.
-pub(super) fn pack(mut versions: Vec<ObjectMeta>) -> Change {
+pub fn pack(mut versions: Vec<ObjectMeta>) -> Change {
     if versions.is_empty() {
         return Change::Remove;
     }
@@ -70,7 +70,7 @@ pub fn valid_version_id(id: &str) -> bool {
 
 /// The version of `record` a request names (the latest when `version` is `None`),
 /// without the record's older versions. A delete marker is an error, as S3 has it.
-pub(super) fn select(record: ObjectMeta, version: Option<&str>) -> StoreResult<ObjectMeta> {
+pub fn select(record: ObjectMeta, version: Option<&str>) -> StoreResult<ObjectMeta> {
     let found = match version {
         None => {
             let mut latest = record;
@@ -94,7 +94,7 @@ pub(super) fn select(record: ObjectMeta, version: Option<&str>) -> StoreResult<O
 /// The record after writing `new` (whose `version_id` is already set: `Some` when
 /// versioning is enabled, else `None`, the null version, which replaces any null
 /// version the key had).
-pub(super) fn put(old: Option<ObjectMeta>, new: ObjectMeta) -> ObjectMeta {
+pub fn put(old: Option<ObjectMeta>, new: ObjectMeta) -> ObjectMeta {
     let mut versions = old.map(unpack).unwrap_or_default();
     if new.version_id.is_none() {
         versions.retain(|v| v.version_id.is_some());
@@ -109,7 +109,7 @@ pub(super) fn put(old: Option<ObjectMeta>, new: ObjectMeta) -> ObjectMeta {
 
 /// The record after a delete (see [`super::ObjectStore::delete_object`]); `marker` is
 /// the delete marker to add when one is due (its `version_id` set as for [`put`]).
-pub(super) fn delete(
+pub fn delete(
     old: Option<ObjectMeta>,
     version: Option<&str>,
     versioning: Versioning,
@@ -182,7 +182,7 @@ pub(super) fn delete(
 
 /// The record after `update` changed the version named (the latest when `None`); the
 /// version's stored bytes and identity stay as they were.
-pub(super) fn update(
+pub fn update(
     record: ObjectMeta,
     version: Option<&str>,
     update: impl FnOnce(&mut ObjectMeta) -> StoreResult<()>,
@@ -223,7 +223,7 @@ pub(super) fn update(
 
 /// Data files the old record names and the new one does not (to remove once the new
 /// record is durable).
-pub(super) fn orphaned(old: &ObjectMeta, new: Option<&ObjectMeta>) -> Vec<String> {
+pub fn orphaned(old: &ObjectMeta, new: Option<&ObjectMeta>) -> Vec<String> {
     let kept: std::collections::HashSet<&str> = new
         .map(|n| {
             std::iter::once(n)
