@@ -164,6 +164,12 @@ pub struct S3Args {
     /// object.
     #[arg(long)]
     pub sse: bool,
+    /// The scale-out comparison instead of the default matrix: SeaweedFS directly
+    /// (plain and with its SSE-S3) against one and two `coffer gateway s3` over that same
+    /// SeaweedFS with SSE-S3 (KES), 1 MiB and 64 MiB objects, every scenario timed by
+    /// --secs; with --stream-gib, that object streams through one gateway.
+    #[arg(long, conflicts_with = "sse")]
+    pub gateway: bool,
     /// Run only the scenarios whose label (`4KiB PUT x1`, `64MiB GET x16`, …) has every
     /// word of one of these filters (`PUT`, `1MiB x16`); repeat or separate with commas.
     #[arg(long, value_delimiter = ',')]

@@ -136,15 +136,28 @@ pub async fn main(args: S3Args) -> Result<()> {
     if let Some(p) = &args.coffer_before {
         ensure!(p.is_file(), "{} not found", p.display());
     }
+    // Both comparisons encrypt; they time every size and need a key server.
+    let encrypted = args.sse || args.gateway;
     let bins = Bins {
         coffer,
         coffer_before: args.coffer_before.clone(),
         // s3s-fs has no server-side encryption: not part of the --sse comparison.
-        s3s_fs: pick(args.no_s3s_fs || args.sse, &args.s3s_fs, "bin/s3s-fs")?,
+        s3s_fs: pick(args.no_s3s_fs || encrypted, &args.s3s_fs, "bin/s3s-fs")?,
         weed: pick(args.no_weed, &args.weed, "weed")?,
     };
     let mut rows = vec![Row::new(System::Coffer, Sse::None)];
-    if bins.coffer_before.is_some() {
+    if args.gateway {
+        ensure!(
+            bins.weed.is_some(),
+            "--gateway needs SeaweedFS as the gateways' backend (no --no-weed)"
+        );
+        rows = vec![
+            Row::new(System::Seaweed, Sse::None),
+            Row::new(System::Seaweed, Sse::S3),
+            Row::new(System::Gateway, Sse::S3),
+            Row::new(System::Gateway2, Sse::S3),
+        ];
+    } else if bins.coffer_before.is_some() {
         rows.push(Row::new(System::CofferBefore, Sse::None));
     }
     if args.sse {
@@ -154,19 +167,19 @@ pub async fn main(args: S3Args) -> Result<()> {
     if bins.s3s_fs.is_some() {
         rows.push(Row::new(System::S3sFs, Sse::None));
     }
-    if bins.weed.is_some() {
+    if bins.weed.is_some() && !args.gateway {
         rows.push(Row::new(System::Seaweed, Sse::None));
         if args.sse {
             rows.push(Row::new(System::Seaweed, Sse::S3));
         }
     }
-    let sizes: &[u64] = if args.sse {
+    let sizes: &[u64] = if encrypted {
         &[MIB, 64 * MIB]
     } else {
         &[4 * KIB, MIB, 64 * MIB]
     };
 
-    let mut kes = if args.sse {
+    let mut kes = if encrypted {
         let t = Instant::now();
         let k = KeyServer::start(&bins.coffer).await?;
         eprintln!(
@@ -179,7 +192,7 @@ pub async fn main(args: S3Args) -> Result<()> {
     } else {
         None
     };
-    let weed_kek = args.sse.then(|| hex::encode(random_bytes::<32>()));
+    let weed_kek = encrypted.then(|| hex::encode(random_bytes::<32>()));
 
     // Every server keeps running through the matrix (each on its own data directory), so
     // scenarios can alternate between them without restarts. Each Coffer row has its own
@@ -196,6 +209,13 @@ pub async fn main(args: S3Args) -> Result<()> {
                 Some(kek) => Setup::WeedKek(kek),
                 None => Setup::Plain,
             },
+            (System::Gateway | System::Gateway2, _) => Setup::Gateway {
+                backend: servers
+                    .iter()
+                    .find(|s| s.system == System::Seaweed)
+                    .context("a gateway row needs the SeaweedFS row first")?,
+                kes: kes.as_ref().context("no key server")?,
+            },
             _ => Setup::Plain,
         };
         let mut server = start(row.system, setup, &bins)?;
@@ -211,7 +231,7 @@ pub async fn main(args: S3Args) -> Result<()> {
         servers.push(server);
     }
     let mut at_rest = Vec::new();
-    if args.sse {
+    if encrypted {
         for (i, &row) in rows.iter().enumerate() {
             let server = server_of(&mut servers, row)?;
             at_rest.push(check_row(server, row, i as u64).await?);
@@ -272,7 +292,7 @@ pub async fn main(args: S3Args) -> Result<()> {
             }
             // The encryption comparison times every size (a request started in the window
             // runs to its end), so 64 MiB figures rest on as many seconds as the others.
-            let plan = if s.size >= 64 * MIB && !args.sse {
+            let plan = if s.size >= 64 * MIB && !encrypted {
                 Plan::Count((args.large_ops / s.workers as u64).max(1))
             } else {
                 time_plan
@@ -280,9 +300,13 @@ pub async fn main(args: S3Args) -> Result<()> {
             let server = server_of(&mut servers, s.row)?;
             server.check_alive()?;
             // The key server's counters around the SSE-S3 scenarios of Coffer.
-            let mut kms = kes
-                .as_mut()
-                .filter(|_| s.row == Row::new(System::Coffer, Sse::S3));
+            let mut kms = kes.as_mut().filter(|_| {
+                s.row.sse == Sse::S3
+                    && matches!(
+                        s.row.system,
+                        System::Coffer | System::Gateway | System::Gateway2
+                    )
+            });
             let before = match kms.as_mut() {
                 Some(k) => Some(k.counters().await?),
                 None => None,
@@ -343,11 +367,19 @@ pub async fn main(args: S3Args) -> Result<()> {
     // in this process, right after the matrix.
     let md5_ceiling = md5_mib_s(&chunk);
     eprintln!("MD5 of the PUT payload in the bench process: {md5_ceiling:.0} MiB/s");
+    let mut memory = Vec::new();
+    if args.gateway && args.stream_gib > 0 {
+        let row = Row::new(System::Gateway, Sse::S3);
+        let server = server_of(&mut servers, row)?;
+        match measure_stream(server, row.sse, args.stream_gib * 1024 * MIB, &chunk).await {
+            Ok(m) => memory.push(m),
+            Err(e) => eprintln!("{} streaming failed: {e:#}", row.label()),
+        }
+    }
     drop(servers);
     drop(kes);
 
-    let mut memory = Vec::new();
-    if args.stream_gib > 0 {
+    if args.stream_gib > 0 && !args.gateway {
         let mut which = vec![System::Coffer];
         if args.stream_all {
             which.extend(
@@ -513,15 +545,16 @@ async fn run(
     chunk: &Bytes,
 ) -> Result<Measured> {
     let mut clients = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        clients.push(Client::connect(server.addr, row.sse).await?);
+    let addrs = server.addrs();
+    for w in 0..workers {
+        clients.push(Client::connect(addrs[w % addrs.len()], row.sse).await?);
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(workers + 1));
     let mut tasks = Vec::new();
     for (w, mut c) in clients.into_iter().enumerate() {
         let barrier = barrier.clone();
         let chunk = chunk.clone();
-        let addr = server.addr;
+        let addr = addrs[w % addrs.len()];
         let key = match verb {
             Verb::Put => format!("put-{size}-w{w}{}", row.sse.key_suffix()),
             Verb::Get => get_key(size, row.sse),
@@ -599,8 +632,9 @@ async fn run(
         }
         bail!("warm-up did not finish within {bound:?}");
     }
-    let pid = server.pid().to_string();
-    let cpu0 = cpu_seconds(&pid);
+    let pids: Vec<String> = server.pids().iter().map(u32::to_string).collect();
+    let cpu_all = || -> Option<f64> { pids.iter().map(|p| cpu_seconds(p)).sum() };
+    let cpu0 = cpu_all();
     let client0 = cpu_seconds("self");
     let t0 = Instant::now();
     let mut total = Outcome::new()?;
@@ -613,7 +647,7 @@ async fn run(
         warm += w;
     }
     total.secs = t0.elapsed().as_secs_f64();
-    total.server_cpu = cpu_seconds(&pid).zip(cpu0).map(|(b, a)| b - a);
+    total.server_cpu = cpu_all().zip(cpu0).map(|(b, a)| b - a);
     total.client_cpu = cpu_seconds("self").zip(client0).map(|(b, a)| b - a);
     let bytes = total.hist.len() * size;
     let objects = warm + total.hist.len();
@@ -664,9 +698,16 @@ struct Memory {
 async fn stream(system: System, bins: &Bins, size: u64, chunk: &Bytes) -> Result<Memory> {
     let mut server = start(system, Setup::Plain, bins)?;
     prepare(&mut server).await?;
+    measure_stream(&mut server, Sse::None, size, chunk).await
+}
+
+/// PUTs one `size`-byte object through `server` and GETs it back, reading the server's
+/// peak resident set before and after each.
+async fn measure_stream(server: &mut Server, sse: Sse, size: u64, chunk: &Bytes) -> Result<Memory> {
+    let system = server.system;
     let pid = server.pid();
     let base_kib = status_kib(pid, "VmHWM");
-    let mut c = Client::connect(server.addr, Sse::None).await?;
+    let mut c = Client::connect(server.addr, sse).await?;
     let t = Instant::now();
     tokio::time::timeout(request_timeout(size), c.put("stream", size, chunk))
         .await

@@ -8,7 +8,7 @@
 //! P.coffer/gateway.json        the record key, sealed by the KMS (see [`seal`])
 //! P<bucket>/.bucket            sealed: creation time and owner
 //! P<bucket>/.settings/<name>   sealed: a bucket setting (policy, versioning, …)
-//! P<bucket>/r/<key>            sealed: the key's record (all its versions), the commit point
+//! P<bucket>/r/<hex of key>     sealed: the key's record (all its versions), the commit point
 //! P<bucket>/d/<id>             the stored bytes of one version (ciphertext when encrypted)
 //! P<bucket>/u/<upload>         sealed: a multipart upload in progress
 //! P<bucket>/p/<upload>/<n>     sealed: one uploaded part's record
@@ -57,6 +57,8 @@ const VERSIONED_INLINE_MAX: usize = 16 << 10;
 const SINGLE_PUT_MAX: u64 = 5 << 30;
 /// Part size for bodies of unknown length (memory held per such upload).
 const STREAM_PART: usize = 16 << 20;
+/// Longest part accepted without an announced length (held in memory).
+const UNSIZED_PART_MAX: usize = 64 << 20;
 /// Smallest part of a multipart object but the last.
 const MIN_PART_SIZE: u64 = 5 << 20;
 /// How long bucket existence and settings are taken from memory. A change made through
@@ -68,6 +70,8 @@ const ATTEMPTS: u32 = 40;
 /// Locks that serialize the changes of one key within this gateway (by hash), so that
 /// only writers on other gateways race for a record.
 const KEY_LOCKS: usize = 256;
+/// Records kept in memory (without inline bytes) for listings and commits.
+const RECORD_CACHE: usize = 20_000;
 /// Records fetched at once while listing.
 const LIST_PARALLEL: usize = 16;
 /// Backend keys are at most this long.
@@ -602,8 +606,22 @@ impl Gateway {
         self.put_raw(rel, Bytes::from(sealed), cond).await
     }
 
+    /// The backend name of a key's record. Keys are hex-encoded: a backend that keeps
+    /// objects as files (SeaweedFS, MinIO) turns `a//b` into `a/b` and `dir/` into an
+    /// empty directory, and hex order is byte order, so prefixes and `start-after` still
+    /// list as S3 lists.
     fn record_name(bucket: &str, key: &str) -> String {
-        format!("{bucket}/r/{key}")
+        format!("{bucket}/r/{}", hex::encode(key))
+    }
+
+    /// The key of a record's backend name.
+    fn key_of(bucket: &str, rel: &str) -> StoreResult<String> {
+        let encoded = rel
+            .strip_prefix(bucket)
+            .and_then(|r| r.strip_prefix("/r/"))
+            .ok_or_else(|| internal(rel, "not a record name"))?;
+        let bytes = hex::decode(encoded).map_err(|e| internal(rel, e))?;
+        String::from_utf8(bytes).map_err(|e| internal(rel, e))
     }
 
     /// The record of `bucket/key` and its backend ETag.
@@ -621,6 +639,7 @@ impl Gateway {
         if record.key != key {
             return Err(internal(&rel, "the record names another key"));
         }
+        self.remember(&rel, etag.clone(), record.clone());
         Ok(Some((record, etag)))
     }
 
@@ -636,18 +655,44 @@ impl Gateway {
                 return Ok(Some(record));
             }
         }
-        let key = &rel[bucket.len() + 3..];
-        let Some((record, etag)) = self.read_record(bucket, key).await? else {
+        let key = Self::key_of(bucket, rel)?;
+        let Some((record, etag)) = self.read_record(bucket, &key).await? else {
             return Ok(None);
         };
+        Ok(Some(self.remember(rel, etag, record)))
+    }
+
+    /// Keeps a record seen at `etag` in memory, without its inline bytes (listings do
+    /// not need them; a commit uses only records that have none).
+    fn remember(&self, rel: &str, etag: String, mut record: ObjectMeta) -> Arc<ObjectMeta> {
+        record.inline = s3_server::store::meta::InlineData(None);
+        for v in &mut record.older {
+            v.inline = s3_server::store::meta::InlineData(None);
+        }
         let record = Arc::new(record);
         if let Ok(mut m) = self.records.lock() {
-            if m.len() > 100_000 {
+            if m.len() >= RECORD_CACHE {
                 m.clear();
             }
             m.insert(rel.to_string(), (etag, record.clone()));
         }
-        Ok(Some(record))
+        record
+    }
+
+    /// A remembered record that a commit can start from: complete, with no inline bytes
+    /// left out.
+    fn remembered(&self, rel: &str) -> Option<(String, ObjectMeta)> {
+        let (etag, record) = self.records.lock().ok()?.get(rel).cloned()?;
+        let inline = std::iter::once(&*record)
+            .chain(record.older.iter())
+            .any(|v| v.inline_len.is_some());
+        (!inline).then(|| (etag, (*record).clone()))
+    }
+
+    fn forget(&self, rel: &str) {
+        if let Ok(mut m) = self.records.lock() {
+            m.remove(rel);
+        }
     }
 
     /// Applies `change` to the record of `bucket/key` as one conditional write, reading
@@ -658,6 +703,7 @@ impl Gateway {
         &self,
         bucket: &str,
         key: &str,
+        from_memory: bool,
         change: &mut (dyn FnMut(Option<ObjectMeta>) -> StoreResult<Change> + Send),
     ) -> StoreResult<(Option<ObjectMeta>, Option<ObjectMeta>)> {
         let rel = Self::record_name(bucket, key);
@@ -668,20 +714,44 @@ impl Gateway {
             (h.finish() % KEY_LOCKS as u64) as usize
         };
         let _serial = self.key_locks[slot].lock().await;
+        // The bucket may have gone while the body was streaming (deleted through this
+        // gateway: known at once; through another one: within the cache's lifetime).
+        self.bucket_info(bucket).await?;
+        // Start from the record this gateway saw last, if any: the conditional write
+        // fails if it is not current any more, and the change is then made again on a
+        // fresh read. Only a write is taken on its word; a change that decides to do
+        // nothing or fails is decided again on a fresh read.
+        let mut cached = if from_memory {
+            self.remembered(&rel)
+        } else {
+            None
+        };
         for attempt in 0..ATTEMPTS {
-            let (old, etag) = match self.read_record(bucket, key).await? {
-                Some((r, e)) => (Some(r), Some(e)),
-                None => (None, None),
+            let from_cache = cached.is_some();
+            let (old, etag) = match cached.take() {
+                Some((e, r)) => (Some(r), Some(e)),
+                None => match self.read_record(bucket, key).await? {
+                    Some((r, e)) => (Some(r), Some(e)),
+                    None => (None, None),
+                },
             };
             let cond = etag.as_deref().map_or(Cond::Absent, Cond::Match);
-            let new = match change(old.clone())? {
+            let decided = match change(old.clone()) {
+                Ok(Change::Keep) | Err(_) if from_cache => continue,
+                decided => decided?,
+            };
+            let new = match decided {
                 Change::Keep => return Ok((old.clone(), old)),
                 Change::Write(new) => {
                     let encoded = Zeroizing::new(new.encode().map_err(|e| internal(&rel, e))?);
                     let sealed = self.seal.seal(&rel, &encoded)?;
-                    self.put_raw(&rel, Bytes::from(sealed), cond)
-                        .await?
-                        .map(|_| Some(*new))
+                    match self.put_raw(&rel, Bytes::from(sealed), cond).await? {
+                        Some(new_etag) => {
+                            self.remember(&rel, new_etag, (*new).clone());
+                            Some(Some(*new))
+                        }
+                        None => None,
+                    }
                 }
                 Change::Remove => match &etag {
                     None => Some(None),
@@ -689,6 +759,9 @@ impl Gateway {
                 },
             };
             if let Some(new) = new {
+                if new.is_none() {
+                    self.forget(&rel);
+                }
                 if let Some(old) = &old {
                     let gone: Vec<String> = versions::orphaned(old, new.as_ref())
                         .into_iter()
@@ -699,6 +772,10 @@ impl Gateway {
                     }
                 }
                 return Ok((old, new));
+            }
+            self.forget(&rel);
+            if from_cache {
+                continue;
             }
             // Lost a race: back off a little (randomly, so racers spread out).
             let mut r = [0u8; 1];
@@ -737,7 +814,7 @@ impl Gateway {
     }
 
     fn check_key(&self, bucket: &str, key: &str) -> StoreResult<()> {
-        if self.prefix.len() + bucket.len() + 3 + key.len() > BACKEND_KEY_MAX {
+        if self.prefix.len() + bucket.len() + 3 + 2 * key.len() > BACKEND_KEY_MAX {
             return Err(StoreError::KeyTooLong);
         }
         Ok(())
@@ -957,11 +1034,17 @@ impl Gateway {
     ) -> StoreResult<Vec<T>> {
         self.bucket_info(bucket).await?;
         let base = format!("{bucket}/r/");
-        let mut start = (!after.is_empty() && after >= prefix).then(|| format!("{base}{after}"));
+        let mut start =
+            (!after.is_empty() && after >= prefix).then(|| format!("{base}{}", hex::encode(after)));
         let mut out = Vec::new();
         loop {
             let (keys, _, truncated) = self
-                .list_raw(&format!("{base}{prefix}"), start.as_deref(), None, 1000)
+                .list_raw(
+                    &format!("{base}{}", hex::encode(prefix)),
+                    start.as_deref(),
+                    None,
+                    1000,
+                )
                 .await?;
             for chunk in keys.chunks(64) {
                 let records: Vec<StoreResult<Option<Arc<ObjectMeta>>>> =
@@ -1009,6 +1092,17 @@ enum Stored {
 
 #[async_trait::async_trait]
 impl ObjectStore for Gateway {
+    async fn ready(&self) -> StoreResult<()> {
+        self.conn
+            .s3
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.backend_error("backend bucket", self.conn.error(e)))
+    }
+
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
         let mut names = Vec::new();
         let mut after: Option<String> = None;
@@ -1100,7 +1194,9 @@ impl ObjectStore for Gateway {
         // stays.
         if !self.no_records(bucket).await? {
             self.put_raw(&bucket_rel, record, Cond::Any).await?;
-            self.cache_bucket(bucket, None);
+            if let Ok(mut m) = self.buckets.lock() {
+                m.remove(bucket);
+            }
             return Err(StoreError::BucketNotEmpty);
         }
         let rest: Vec<String> = self
@@ -1239,6 +1335,8 @@ impl ObjectStore for Gateway {
         meta.modified_ns = now_ns();
         meta.parts.clear();
         meta.version_id = (rules.versioning == Versioning::Enabled).then(versions::new_version_id);
+        meta.delete_marker = false;
+        meta.older.clear();
         match &stored {
             Stored::Inline(b) => {
                 meta.data = Vec::new();
@@ -1258,7 +1356,7 @@ impl ObjectStore for Gateway {
             }
             Ok(Change::Write(Box::new(versions::put(old, meta.clone()))))
         };
-        if let Err(e) = self.commit(bucket, key, &mut apply).await {
+        if let Err(e) = self.commit(bucket, key, true, &mut apply).await {
             if let Some(rel) = drop_data(&stored) {
                 let _ = self.delete_raw(&rel, None).await;
             }
@@ -1348,7 +1446,7 @@ impl ObjectStore for Gateway {
             }
             Ok(Change::Write(Box::new(record)))
         };
-        self.commit(bucket, key, &mut apply).await?;
+        self.commit(bucket, key, false, &mut apply).await?;
         let mut meta = changed
             .lock()
             .ok()
@@ -1390,7 +1488,7 @@ impl ObjectStore for Gateway {
             }
             Ok(change)
         };
-        self.commit(bucket, key, &mut apply).await?;
+        self.commit(bucket, key, true, &mut apply).await?;
         let deleted = outcome
             .lock()
             .map_err(|_| internal("delete", "poisoned"))?
@@ -1476,12 +1574,15 @@ impl ObjectStore for Gateway {
         let (sdk_body, len) = match stored_len {
             Some(n) => (tap.wrap(body), n),
             None => {
-                // No length announced: gather the part (at most 5 GiB, as S3 allows).
-                let all = gather(&mut body, (5usize << 30) + 1)
+                // No length announced (S3 itself requires one): gather a part of up to
+                // 64 MiB in memory; a longer one is refused rather than held.
+                let all = gather(&mut body, UNSIZED_PART_MAX + 1)
                     .await?
                     .unwrap_or_default();
-                if all.len() > 5 << 30 {
-                    return Err(StoreError::Body(std::io::Error::other("part over 5 GiB")));
+                if all.len() > UNSIZED_PART_MAX {
+                    return Err(StoreError::Body(std::io::Error::other(
+                        "a part without Content-Length over 64 MiB",
+                    )));
                 }
                 let n = all.len() as u64;
                 (tap.wrap(once(all)), n)
@@ -1651,6 +1752,8 @@ impl ObjectStore for Gateway {
         meta.data = vec![format!("d/{upload}")];
         meta.inline_len = None;
         meta.version_id = (rules.versioning == Versioning::Enabled).then(versions::new_version_id);
+        meta.delete_marker = false;
+        meta.older.clear();
         let check = rules.check;
         let written = meta.clone();
         let mut apply = move |old: Option<ObjectMeta>| -> StoreResult<Change> {
@@ -1659,7 +1762,7 @@ impl ObjectStore for Gateway {
             }
             Ok(Change::Write(Box::new(versions::put(old, meta.clone()))))
         };
-        let committed = self.commit(bucket, key, &mut apply).await;
+        let committed = self.commit(bucket, key, true, &mut apply).await;
         self.forget_upload(bucket, upload).await;
         if let Err(e) = committed {
             let _ = self.delete_raw(&rel, None).await;
@@ -1697,6 +1800,31 @@ mod tests {
 
     fn parse(url: &str) -> Result<BackendConfig, String> {
         BackendConfig::from_url(url, "a".into(), Zeroizing::new("s".into()))
+    }
+
+    #[test]
+    fn record_names_keep_byte_order_and_prefixes() {
+        let keys = [
+            "",
+            "a",
+            "a/",
+            "a//b",
+            "a/b",
+            "ab",
+            "b",
+            "~",
+            "\u{e9}t\u{e9}",
+        ];
+        let names: Vec<String> = keys.iter().map(|k| Gateway::record_name("bk", k)).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "hex names sort as their keys");
+        for (k, n) in keys.iter().zip(&names) {
+            assert_eq!(Gateway::key_of("bk", n).unwrap(), *k);
+            assert!(n.starts_with(&format!("bk/r/{}", hex::encode("a"))) == k.starts_with('a'));
+        }
+        assert!(Gateway::key_of("bk", "bk/r/zz").is_err());
+        assert!(Gateway::key_of("bk", "other/r/61").is_err());
     }
 
     #[test]

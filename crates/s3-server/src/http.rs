@@ -192,7 +192,14 @@ async fn handle(
     match path.as_str() {
         "/minio/health/live" => return text(StatusCode::OK, String::new()),
         "/minio/health/ready" | "/minio/health/cluster" => {
-            return text(kms_health(shared.kms.as_deref()).await, String::new())
+            let mut status = kms_health(shared.kms.as_deref()).await;
+            if status == StatusCode::OK {
+                if let Err(e) = shared.store.ready().await {
+                    tracing::warn!(error = %e, "readiness: the storage backend does not answer");
+                    status = StatusCode::SERVICE_UNAVAILABLE;
+                }
+            }
+            return text(status, String::new());
         }
         "/minio/v2/metrics/cluster" | "/minio/v2/metrics/node" | "/metrics" => {
             return text(StatusCode::OK, metrics.render());

@@ -22,6 +22,10 @@ const BEFORE: Row = Row::new(System::CofferBefore, Sse::None);
 const S3S_FS: Row = Row::new(System::S3sFs, Sse::None);
 const WEED: Row = Row::new(System::Seaweed, Sse::None);
 const WEED_S3: Row = Row::new(System::Seaweed, Sse::S3);
+const GATEWAY: Row = Row::new(System::Gateway, Sse::S3);
+const GATEWAY2: Row = Row::new(System::Gateway2, Sse::S3);
+/// Issue #14: a gateway with SSE-S3 at least this fraction of direct access to its backend.
+const GATEWAY_TARGET: f64 = 0.8;
 
 /// MiB/s and outcome of one scenario, if it ran.
 type Found<'a> = Option<(f64, &'a Outcome)>;
@@ -35,7 +39,7 @@ pub(super) fn print(
     cores: usize,
     md5_ceiling: f64,
 ) {
-    if args.sse {
+    if args.sse || args.gateway {
         println!(
             "\n{cores} cores, load generator on the same machine; {:.1} s measured per \
              scenario after {:.1} s warm-up, 64 MiB objects included (a request started in \
@@ -75,7 +79,11 @@ pub(super) fn print(
         }
     }
 
-    if rows.contains(&S3S_FS) || rows.contains(&WEED) {
+    if rows.contains(&GATEWAY) {
+        print_gateway(&cases, &find);
+    }
+
+    if rows.contains(&COFFER) && (rows.contains(&S3S_FS) || rows.contains(&WEED)) {
         println!(
             "\nCoffer against the baselines (throughput ratio = coffer MiB/s ÷ baseline MiB/s):\n"
         );
@@ -139,7 +147,9 @@ pub(super) fn print(
     }
 
     if rows.iter().any(|r| r.sse != Sse::None) {
-        print_sse(rows, &cases, &find);
+        if !args.gateway {
+            print_sse(rows, &cases, &find);
+        }
         print_kms(scenarios);
     }
     if !at_rest.is_empty() {
@@ -282,6 +292,45 @@ fn print_sse<'a>(
             print!(" {} | {} |", ratio(s3, ws3, Some(1.0)), ratio(ws3, w, None));
         }
         println!(" {} / {} / {} |", cpu(c), cpu(s3), cpu(sc));
+    }
+}
+
+/// Gateways against direct access to their backend, and two gateways against one.
+fn print_gateway<'a>(
+    cases: &[(u64, Verb, usize)],
+    find: &dyn Fn(Row, Verb, u64, usize) -> Found<'a>,
+) {
+    println!(
+        "\nGateways against direct access to their SeaweedFS, same run (the gateways encrypt \
+         with SSE-S3 through a key server; target: one gateway ≥ {GATEWAY_TARGET} × SeaweedFS \
+         direct; server CPU of a gateway row includes SeaweedFS's):\n"
+    );
+    println!("| object | op | conc | SeaweedFS MiB/s | SeaweedFS SSE-S3 | 1 gateway SSE-S3 | 2 gateways SSE-S3 | 1 gateway ÷ SeaweedFS | 1 gateway ÷ SeaweedFS SSE-S3 | 2 gateways ÷ 1 | p99 ms SeaweedFS / 1 gw / 2 gw | server CPU s/GiB SeaweedFS / 1 gw / 2 gw |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    for &(size, verb, workers) in cases {
+        let w = find(WEED, verb, size, workers);
+        let ws3 = find(WEED_S3, verb, size, workers);
+        let g1 = find(GATEWAY, verb, size, workers);
+        let g2 = find(GATEWAY2, verb, size, workers);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} / {} |",
+            size_label(size),
+            verb.label(),
+            workers,
+            mib(w),
+            mib(ws3),
+            mib(g1),
+            mib(g2),
+            ratio(g1, w, Some(GATEWAY_TARGET)),
+            ratio(g1, ws3, None),
+            ratio(g2, g1, None),
+            p99(w),
+            p99(g1),
+            p99(g2),
+            cpu(w),
+            cpu(g1),
+            cpu(g2),
+        );
     }
 }
 

@@ -24,6 +24,10 @@ pub enum System {
     CofferBefore,
     S3sFs,
     Seaweed,
+    /// `coffer gateway s3` over the run's SeaweedFS.
+    Gateway,
+    /// Two `coffer gateway s3` over the run's SeaweedFS, clients split between them.
+    Gateway2,
 }
 
 impl System {
@@ -33,6 +37,8 @@ impl System {
             System::CofferBefore => "coffer before",
             System::S3sFs => "s3s-fs",
             System::Seaweed => "SeaweedFS",
+            System::Gateway => "coffer gateway",
+            System::Gateway2 => "2 coffer gateways",
         }
     }
 }
@@ -59,6 +65,10 @@ impl Row {
             (System::S3sFs, Sse::C) => "s3s-fs SSE-C",
             (System::CofferBefore, Sse::S3) => "coffer before SSE-S3",
             (System::CofferBefore, Sse::C) => "coffer before SSE-C",
+            (System::Gateway, Sse::S3) => "coffer gateway SSE-S3",
+            (System::Gateway, Sse::C) => "coffer gateway SSE-C",
+            (System::Gateway2, Sse::S3) => "2 coffer gateways SSE-S3",
+            (System::Gateway2, Sse::C) => "2 coffer gateways SSE-C",
             (s, Sse::None) => s.label(),
         }
     }
@@ -84,6 +94,11 @@ pub enum Setup<'a> {
     Kes(&'a KeyServer),
     /// SeaweedFS with this SSE-S3 key-encryption key (64 hex digits, `WEED_S3_SSE_KEK`).
     WeedKek(&'a str),
+    /// Coffer gateways over the SeaweedFS `backend`, with this key server as their KMS.
+    Gateway {
+        backend: &'a Server,
+        kes: &'a KeyServer,
+    },
 }
 
 /// A running server under test.
@@ -98,6 +113,10 @@ pub struct Server {
     pub data: PathBuf,
     log: PathBuf,
     proc: Proc,
+    /// More nodes of the same system (a second gateway), which clients share.
+    more: Vec<(SocketAddr, Proc)>,
+    /// Processes whose CPU counts as this system's too (a gateway's backend).
+    also_cpu: Vec<u32>,
     _dir: TempDir,
 }
 
@@ -106,18 +125,43 @@ impl Server {
         self.proc.pid()
     }
 
+    /// Every process whose CPU time is this system's.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.proc.pid())
+            .chain(self.more.iter().map(|(_, p)| p.pid()))
+            .chain(self.also_cpu.iter().copied())
+            .collect()
+    }
+
+    /// The addresses clients may use, spread over in turn.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.addr)
+            .chain(self.more.iter().map(|(a, _)| *a))
+            .collect()
+    }
+
     /// Whether this server takes the requests of `row`.
     pub fn serves(&self, row: Row) -> bool {
-        self.system == row.system && (self.system != System::Coffer || self.coffer_sse == row.sse)
+        let own_server = matches!(
+            self.system,
+            System::Coffer | System::Gateway | System::Gateway2
+        );
+        self.system == row.system && (!own_server || self.coffer_sse == row.sse)
     }
 
     pub fn check_alive(&mut self) -> Result<()> {
         let what = self.system.label();
-        self.proc.check_alive(what).map_err(|e| {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let log = self.log.clone();
+        let with_log = |e: anyhow::Error| {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(10).collect();
             anyhow::anyhow!("{e}; log tail: {}", tail.join(" | "))
-        })
+        };
+        self.proc.check_alive(what).map_err(with_log)?;
+        for (_, p) in &mut self.more {
+            p.check_alive(what).map_err(with_log)?;
+        }
+        Ok(())
     }
 }
 
@@ -128,6 +172,7 @@ pub fn start(system: System, setup: Setup<'_>, bins: &Bins) -> Result<Server> {
         System::CofferBefore => "s3-coffer-before",
         System::S3sFs => "s3-s3sfs",
         System::Seaweed => "s3-weed",
+        System::Gateway | System::Gateway2 => "s3-gateway",
     };
     let dir = TempDir::new(tag)?;
     let data = dir.path().join("data");
@@ -164,7 +209,7 @@ pub fn start(system: System, setup: Setup<'_>, bins: &Bins) -> Result<Server> {
                 .env("MINIO_ROOT_USER", ACCESS_KEY)
                 .env("MINIO_ROOT_PASSWORD", SECRET_KEY);
             match setup {
-                Setup::Plain | Setup::WeedKek(_) => {
+                Setup::Plain | Setup::WeedKek(_) | Setup::Gateway { .. } => {
                     cmd.arg("--no-dev-kms");
                 }
                 Setup::SseC => {
@@ -176,6 +221,68 @@ pub fn start(system: System, setup: Setup<'_>, bins: &Bins) -> Result<Server> {
                     coffer_sse = Sse::S3;
                 }
             }
+        }
+        System::Gateway | System::Gateway2 => {
+            let Setup::Gateway { backend, kes } = setup else {
+                bail!("a gateway needs a backend and a key server");
+            };
+            coffer_sse = Sse::S3;
+            let nodes = if system == System::Gateway2 { 2 } else { 1 };
+            let config = dir.path().join("config");
+            std::fs::create_dir_all(&config)?;
+            let gateway = |addr: SocketAddr, out: std::fs::File| -> Result<Proc> {
+                let mut cmd = Command::new(&bins.coffer);
+                cmd.args(["gateway", "s3"])
+                    .arg(format!("http://{}/coffer-bench-gateway", backend.addr))
+                    .args(["--address", &addr.to_string(), "--quiet"]);
+                for (k, _) in std::env::vars_os() {
+                    let name = k.to_string_lossy();
+                    if name.starts_with("MINIO_")
+                        || name.starts_with("COFFER_")
+                        || name.starts_with("AWS_")
+                    {
+                        cmd.env_remove(&k);
+                    }
+                }
+                cmd.env("XDG_CONFIG_HOME", &config)
+                    .env("MINIO_ROOT_USER", ACCESS_KEY)
+                    .env("MINIO_ROOT_PASSWORD", SECRET_KEY)
+                    .env("COFFER_BACKEND_ACCESS_KEY", ACCESS_KEY)
+                    .env("COFFER_BACKEND_SECRET_KEY", SECRET_KEY)
+                    .envs(kes.object_server_env());
+                let child = cmd
+                    .stdin(Stdio::null())
+                    .stdout(out.try_clone()?)
+                    .stderr(out)
+                    .spawn()
+                    .context("start coffer gateway")?;
+                Ok(Proc::new(child))
+            };
+            let proc = gateway(addr, out.try_clone()?)?;
+            let mut more = Vec::new();
+            for _ in 1..nodes {
+                let a = procs::free_port()?;
+                more.push((a, gateway(a, out.try_clone()?)?));
+            }
+            // Clients of every node: each must take connections before the run.
+            for a in std::iter::once(addr).chain(more.iter().map(|(a, _)| *a)) {
+                let deadline = Instant::now() + START_TIMEOUT;
+                while std::net::TcpStream::connect(a).is_err() {
+                    ensure!(Instant::now() < deadline, "gateway on {a} did not start");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            return Ok(Server {
+                system,
+                coffer_sse,
+                addr,
+                data: backend.data.clone(),
+                log,
+                proc,
+                more,
+                also_cpu: vec![backend.pid()],
+                _dir: dir,
+            });
         }
         System::S3sFs => {
             let bin = bins.s3s_fs.as_ref().context("no s3s-fs binary")?;
@@ -243,6 +350,8 @@ pub fn start(system: System, setup: Setup<'_>, bins: &Bins) -> Result<Server> {
         data,
         log,
         proc: Proc::new(child),
+        more: Vec::new(),
+        also_cpu: Vec::new(),
         _dir: dir,
     })
 }

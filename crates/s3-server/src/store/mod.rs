@@ -250,6 +250,11 @@ pub type Span = std::ops::Range<u64>;
 /// on the plaintext, before the bytes reach the backend.
 #[async_trait::async_trait]
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
+    /// Whether the store can serve requests (the readiness probe); a local directory
+    /// always can.
+    async fn ready(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// All buckets, sorted by name.
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>>;
     /// Creates a bucket owned by `owner` (an access key; `None` for the root user).
