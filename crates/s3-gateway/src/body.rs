@@ -111,35 +111,36 @@ pub async fn gather(body: &mut ByteStream, limit: usize) -> Result<Option<Bytes>
     Ok(Some(buf.freeze()))
 }
 
-/// A backend response body as the object server's stream. A chunk can exceed `limit`
-/// when the body is gathered; the stream ends early (an error) if the backend's
-/// connection breaks, so a client never takes a short body for a whole one.
+/// A backend response body as the object server's stream, chunk by chunk as the SDK
+/// receives them (no copy). It ends with an error if the backend's body ends early, so a
+/// client never takes a short body for a whole one.
 pub fn from_backend(body: SdkStream, expected: Option<u64>) -> ByteStream {
-    let reader = body.into_async_read();
-    let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 << 10);
-    let seen = Arc::new(AtomicU64::new(0));
-    let checked = stream
-        .chain(futures_util::stream::once(async move { Ok(Bytes::new()) }))
-        .filter_map(move |item| {
-            let seen = seen.clone();
-            async move {
-                match item {
-                    Ok(chunk) if chunk.is_empty() => match expected {
-                        Some(n) if seen.load(Ordering::Acquire) != n => Some(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the backend's body ended early",
-                        ))),
-                        _ => None,
-                    },
-                    Ok(chunk) => {
-                        seen.fetch_add(chunk.len() as u64, Ordering::AcqRel);
-                        Some(Ok(chunk))
-                    }
-                    Err(e) => Some(Err(e)),
-                }
+    let stream = futures_util::stream::unfold(
+        (body, 0u64, false),
+        move |(mut body, seen, done)| async move {
+            if done {
+                return None;
             }
-        });
-    sync_stream(checked)
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    let seen = seen + chunk.len() as u64;
+                    Some((Ok(chunk), (body, seen, false)))
+                }
+                Ok(None) => match expected {
+                    Some(n) if seen != n => Some((
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("the backend's body ended after {seen} of {n} bytes"),
+                        )),
+                        (body, seen, true),
+                    )),
+                    _ => None,
+                },
+                Err(e) => Some((Err(io::Error::other(e)), (body, seen, true))),
+            }
+        },
+    );
+    sync_stream(stream)
 }
 
 /// Moves a `Send` stream behind a channel so that the result is also `Sync`, as the
@@ -148,7 +149,7 @@ fn sync_stream<S>(stream: S) -> ByteStream
 where
     S: futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static,
 {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
