@@ -36,7 +36,6 @@ use aws_sdk_s3::primitives::ByteStream as SdkStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -59,8 +58,6 @@ const SINGLE_PUT_MAX: u64 = 5 << 30;
 const STREAM_PART: usize = 16 << 20;
 /// Longest part accepted without an announced length (held in memory).
 const UNSIZED_PART_MAX: usize = 64 << 20;
-/// Smallest part of a multipart object but the last.
-const MIN_PART_SIZE: u64 = 5 << 20;
 /// How long bucket existence and settings are taken from memory. A change made through
 /// another gateway is seen here after at most this long.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
@@ -1075,6 +1072,20 @@ impl Gateway {
     }
 }
 
+/// The change that adds `meta` as the key's new version, if `check` approves of the
+/// current one.
+fn put_version(
+    check: Option<s3_server::store::WriteCheck>,
+    meta: ObjectMeta,
+) -> impl FnMut(Option<ObjectMeta>) -> StoreResult<Change> + Send {
+    move |old| {
+        if let Some(check) = &check {
+            check(old.as_ref().filter(|r| !r.delete_marker))?;
+        }
+        Ok(Change::Write(Box::new(versions::put(old, meta.clone()))))
+    }
+}
+
 /// Stored bytes in memory as a stream.
 fn once(bytes: Bytes) -> ByteStream {
     Box::pin(futures_util::stream::iter([Ok(bytes)]))
@@ -1348,14 +1359,8 @@ impl ObjectStore for Gateway {
                 meta.inline_len = None;
             }
         }
-        let check = rules.check;
         let written = meta.clone();
-        let mut apply = move |old: Option<ObjectMeta>| -> StoreResult<Change> {
-            if let Some(check) = &check {
-                check(old.as_ref().filter(|r| !r.delete_marker))?;
-            }
-            Ok(Change::Write(Box::new(versions::put(old, meta.clone()))))
-        };
+        let mut apply = put_version(rules.check, meta);
         if let Err(e) = self.commit(bucket, key, true, &mut apply).await {
             if let Some(rel) = drop_data(&stored) {
                 let _ = self.delete_raw(&rel, None).await;
@@ -1679,31 +1684,11 @@ impl ObjectStore for Gateway {
     ) -> StoreResult<ObjectMeta> {
         let state = self.upload_state(bucket, key, upload).await?;
         let stored = self.part_records(bucket, upload).await?;
-        if parts.is_empty() {
-            return Err(StoreError::InvalidPart("no parts given".into()));
-        }
-        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(StoreError::InvalidPartOrder);
-        }
-        let by_number: HashMap<i32, &PartRecord> =
-            stored.iter().map(|p| (p.info.number, p)).collect();
-        let mut chosen = Vec::new();
-        let mut md5s = Vec::new();
-        for (i, (number, etag)) in parts.iter().enumerate() {
-            let p = by_number.get(number).ok_or_else(|| {
-                StoreError::InvalidPart(format!("part {number} was not uploaded"))
-            })?;
-            if etag.trim_matches('"') != p.info.etag {
-                return Err(StoreError::InvalidPart(format!(
-                    "part {number}: ETag does not match"
-                )));
-            }
-            if i + 1 < parts.len() && p.info.size < MIN_PART_SIZE {
-                return Err(StoreError::EntityTooSmall(*number));
-            }
-            md5s.extend(hex::decode(&p.info.etag).map_err(|e| internal("part ETag", e))?);
-            chosen.push(*p);
-        }
+        let (chosen, etag) = s3_server::store::choose_parts(parts, stored.iter().map(|p| &p.info))?;
+        let backend_etags: HashMap<i32, &str> = stored
+            .iter()
+            .map(|p| (p.info.number, p.backend_etag.as_str()))
+            .collect();
         // Test the condition before the backend assembles the object (the upload stays
         // usable if it fails); the commit tests it again atomically.
         if let Some(check) = &rules.check {
@@ -1714,9 +1699,10 @@ impl ObjectStore for Gateway {
         let completed: Vec<CompletedPart> = chosen
             .iter()
             .map(|p| {
+                let backend = backend_etags.get(&p.number).copied().unwrap_or_default();
                 CompletedPart::builder()
-                    .part_number(p.info.number)
-                    .e_tag(format!("\"{}\"", p.backend_etag))
+                    .part_number(p.number)
+                    .e_tag(format!("\"{backend}\""))
                     .build()
             })
             .collect();
@@ -1742,11 +1728,11 @@ impl ObjectStore for Gateway {
             })?;
         let mut meta = state.meta;
         meta.key = key.to_string();
-        meta.size = chosen.iter().map(|p| p.info.size).sum();
-        meta.etag = format!("{}-{}", hex::encode(Md5::digest(&md5s)), chosen.len());
+        meta.size = chosen.iter().map(|p| p.size).sum();
+        meta.etag = etag;
         meta.modified_ns = now_ns();
-        meta.stored = chosen.iter().map(|p| p.info.stored_size()).collect();
-        meta.parts = chosen.iter().map(|p| p.info.clone()).collect();
+        meta.stored = chosen.iter().map(PartInfo::stored_size).collect();
+        meta.parts = chosen;
         meta.upload_id = Some(upload.to_string());
         meta.checksum = checksum;
         meta.data = vec![format!("d/{upload}")];
@@ -1754,14 +1740,8 @@ impl ObjectStore for Gateway {
         meta.version_id = (rules.versioning == Versioning::Enabled).then(versions::new_version_id);
         meta.delete_marker = false;
         meta.older.clear();
-        let check = rules.check;
         let written = meta.clone();
-        let mut apply = move |old: Option<ObjectMeta>| -> StoreResult<Change> {
-            if let Some(check) = &check {
-                check(old.as_ref().filter(|r| !r.delete_marker))?;
-            }
-            Ok(Change::Write(Box::new(versions::put(old, meta.clone()))))
-        };
+        let mut apply = put_version(rules.check, meta);
         let committed = self.commit(bucket, key, true, &mut apply).await;
         self.forget_upload(bucket, upload).await;
         if let Err(e) = committed {

@@ -36,7 +36,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use md5::{Digest, Md5};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
@@ -50,7 +49,6 @@ use super::{
 
 const SYS: &str = ".coffer.sys";
 const LOCK_STRIPES: usize = 64;
-const MIN_PART_SIZE: u64 = 5 << 20;
 const READ_CHUNK: usize = 256 << 10;
 /// Bodies of up to this many stored bytes are kept inside their record file.
 pub const INLINE_MAX: usize = 128 << 10;
@@ -1111,34 +1109,10 @@ impl ObjectStore for FsStore {
     ) -> StoreResult<ObjectMeta> {
         let dir = self.upload_dir(upload)?;
         let (mut meta, stored) = self.list_parts(bucket, key, upload).await?;
-        if parts.is_empty() {
-            return Err(StoreError::InvalidPart("no parts given".into()));
-        }
-        let by_number: HashMap<i32, &PartInfo> = stored.iter().map(|p| (p.number, p)).collect();
-        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(StoreError::InvalidPartOrder);
-        }
-        let mut chosen = Vec::new();
-        let mut md5s = Vec::new();
-        for (i, (number, etag)) in parts.iter().enumerate() {
-            let p = by_number.get(number).ok_or_else(|| {
-                StoreError::InvalidPart(format!("part {number} was not uploaded"))
-            })?;
-            if etag.trim_matches('"') != p.etag {
-                return Err(StoreError::InvalidPart(format!(
-                    "part {number}: ETag does not match"
-                )));
-            }
-            if i + 1 < parts.len() && p.size < MIN_PART_SIZE {
-                return Err(StoreError::EntityTooSmall(*number));
-            }
-            md5s.extend(hex::decode(&p.etag).map_err(|e| internal("part ETag", e))?);
-            chosen.push((*p).clone());
-        }
-        let digest = Md5::digest(&md5s);
+        let (chosen, etag) = super::choose_parts(parts, stored.iter())?;
         meta.key = key.to_string();
         meta.size = chosen.iter().map(|p| p.size).sum();
-        meta.etag = format!("{}-{}", hex::encode(digest), chosen.len());
+        meta.etag = etag;
         meta.modified_ns = now_ns();
         let files: Vec<PathBuf> = chosen
             .iter()

@@ -240,6 +240,50 @@ pub type MetaUpdate = Box<dyn FnOnce(&mut ObjectMeta) -> StoreResult<()> + Send>
 /// only covered by a delete marker). Its error is returned to the client.
 pub type DeleteCheck = Box<dyn Fn(&ObjectMeta, bool) -> StoreResult<()> + Send + Sync>;
 
+/// Smallest part of a multipart object but the last.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
+/// The parts a CompleteMultipartUpload names (number, ETag as the client sent it), picked
+/// from the uploaded ones (`uploaded` by number), checked as S3 checks them: ascending
+/// numbers, every part uploaded with that ETag, every part but the last at least
+/// [`MIN_PART_SIZE`]. Returns the chosen parts, in order, and the object's ETag
+/// (`<MD5 of the parts' MD5s>-<count>`).
+pub fn choose_parts<'a>(
+    wanted: &[(i32, String)],
+    uploaded: impl Iterator<Item = &'a PartInfo>,
+) -> StoreResult<(Vec<PartInfo>, String)> {
+    use md5::Digest as _;
+    if wanted.is_empty() {
+        return Err(StoreError::InvalidPart("no parts given".into()));
+    }
+    if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(StoreError::InvalidPartOrder);
+    }
+    let by_number: std::collections::HashMap<i32, &PartInfo> =
+        uploaded.map(|p| (p.number, p)).collect();
+    let mut chosen = Vec::with_capacity(wanted.len());
+    let mut md5s = Vec::with_capacity(16 * wanted.len());
+    for (i, (number, etag)) in wanted.iter().enumerate() {
+        let p = by_number
+            .get(number)
+            .ok_or_else(|| StoreError::InvalidPart(format!("part {number} was not uploaded")))?;
+        if etag.trim_matches('"') != p.etag {
+            return Err(StoreError::InvalidPart(format!(
+                "part {number}: ETag does not match"
+            )));
+        }
+        if i + 1 < wanted.len() && p.size < MIN_PART_SIZE {
+            return Err(StoreError::EntityTooSmall(*number));
+        }
+        md5s.extend(
+            hex::decode(&p.etag).map_err(|e| StoreError::Internal(format!("part ETag: {e}")))?,
+        );
+        chosen.push((*p).clone());
+    }
+    let etag = format!("{}-{}", hex::encode(md5::Md5::digest(&md5s)), chosen.len());
+    Ok((chosen, etag))
+}
+
 /// A byte range, inclusive start, exclusive end.
 pub type Span = std::ops::Range<u64>;
 
