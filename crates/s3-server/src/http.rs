@@ -530,6 +530,19 @@ pub fn precheck<B>(req: &Request<B>, secure: bool) -> Option<s3s::S3Error> {
             return Some(e);
         }
     }
+    // The credential scope's date goes through the same unchecked digit parsing of s3s.
+    let credential = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once("Credential="))
+        .map(|(_, rest)| rest.split(',').next().unwrap_or(rest));
+    if credential.is_some_and(|scope| !credential_date_ok(scope)) {
+        return Some(s3s::s3_error!(
+            AuthorizationHeaderMalformed,
+            "The authorization header is malformed; the Credential date is not yyyyMMdd."
+        ));
+    }
     let query = req.uri().query()?;
     let param = |name: &str| {
         query.split('&').find_map(|p| {
@@ -553,6 +566,13 @@ pub fn precheck<B>(req: &Request<B>, secure: bool) -> Option<s3s::S3Error> {
         e.set_status_code(StatusCode::FORBIDDEN);
         e
     };
+    if param("X-Amz-Credential")
+        .is_some_and(|c| kes_proto::percent::decode_form(c).is_none_or(|c| !credential_date_ok(&c)))
+    {
+        return Some(query_error(
+            "Error parsing the X-Amz-Credential parameter; the date is not yyyyMMdd.",
+        ));
+    }
     if param("X-Amz-Date").is_some_and(|d| !is_amz_date(d)) {
         return Some(query_error(
             "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
@@ -708,6 +728,16 @@ fn tls_acceptor(
 }
 
 /// Whether `s` is a SigV4 timestamp: `yyyyMMdd'T'HHmmss'Z'`, digits where digits belong.
+/// Whether the date of a SigV4 credential scope (`AK/yyyyMMdd/region/service/…`) is safe
+/// to hand to s3s 0.14.1, which reads an 8-byte date's digits with unchecked arithmetic
+/// (a panic in builds with overflow checks): any other length it refuses itself.
+fn credential_date_ok(scope: &str) -> bool {
+    match scope.split('/').nth(1) {
+        Some(date) if date.len() == 8 => date.bytes().all(|b| b.is_ascii_digit()),
+        _ => true,
+    }
+}
+
 fn is_amz_date(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 16
@@ -757,6 +787,41 @@ mod tests {
                 .unwrap(),
             403
         );
+        // The credential scope's date, in the header and in a presigned URL.
+        let with_auth = |auth: &str| {
+            hyper::Request::builder()
+                .uri("/b/k")
+                .header("authorization", auth)
+                .body(())
+                .unwrap()
+        };
+        let bad = "AWS4-HMAC-SHA256 Credential=u/2026 101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+        assert_eq!(
+            precheck(&with_auth(bad), true)
+                .unwrap()
+                .status_code()
+                .unwrap(),
+            400
+        );
+        let good = bad.replace("2026 101", "20260101");
+        assert!(precheck(&with_auth(&good), true).is_none());
+        for q in [
+            "u%2F2026%20101%2Fus-east-1",
+            "u%2F2026+101%2Fx",
+            "u%2F%zz260101%2Fx",
+        ] {
+            let uri = format!("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={q}");
+            assert_eq!(
+                precheck(&req(&uri, None), true)
+                    .unwrap()
+                    .status_code()
+                    .unwrap(),
+                403,
+                "{q}"
+            );
+        }
+        let ok = "/b/k?X-Amz-Credential=u%2F20260101%2Fus-east-1%2Fs3%2Faws4_request";
+        assert!(precheck(&req(ok, None), true).is_none());
         let header = req("/b/k", Some("2+260101T000000Z"));
         assert_eq!(precheck(&header, true).unwrap().status_code().unwrap(), 403);
         assert!(precheck(&req("/b/k", Some("20260101T000000Z")), true).is_none());
