@@ -150,10 +150,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let Some(req) = req else { return };
     // What the server refuses before s3s sees a request (as `http::serve` does).
-    if s3_server::http::precheck(&req, true).is_some() {
+    if s3_server::precheck::request(&req, true).is_some() {
         return;
     }
     let f = fixture();
+    let Ok(req) = f.rt.block_on(s3_server::precheck::form(req)) else {
+        return;
+    };
     let resp = f.rt.block_on(f.service.call(req));
     if let Ok(resp) = resp {
         assert_ne!(resp.status().as_u16(), 500, "500 for {method} {path}");

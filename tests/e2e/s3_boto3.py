@@ -384,6 +384,37 @@ def run(s3, srv):
         assert s3.get_object(Bucket=b, Key="pre/up")["Body"].read() == b"uploaded"
     check("presigned URLs", presigned)
 
+    def post_form(url, fields, data):
+        """Sends a browser-style POST upload; answers (status, body)."""
+        boundary = "coffer-form-boundary"
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                 for k, v in fields.items()]
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n'
+                     'Content-Type: application/octet-stream\r\n\r\n'.encode() + data
+                     + f"\r\n--{boundary}--\r\n".encode())
+        req = urllib.request.Request(url, data=b"".join(parts), method="POST", headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def presigned_post():
+        v4 = client(srv.url, signature_version="s3v4")
+        post = v4.generate_presigned_post(b, "pre/form", ExpiresIn=60)
+        data = body(300 * 1024, 7)  # several reads of the body past the form's fields
+        status, _ = post_form(post["url"], post["fields"], data)
+        assert status in (200, 204), status
+        assert s3.get_object(Bucket=b, Key="pre/form")["Body"].read() == data
+        # A malformed x-amz-date field: a clean 400, nothing stored.
+        fields = dict(post["fields"], key="pre/form-bad")
+        fields["x-amz-date"] = "2 260101T000000Z"
+        status, text = post_form(post["url"], fields, b"x")
+        assert status == 400 and b"<Code>InvalidRequest</Code>" in text, (status, text)
+        assert error_code(lambda: s3.head_object(Bucket=b, Key="pre/form-bad"))[1] == 404
+    check("presigned POST (browser form upload)", presigned_post)
+
     def chunked_and_checksums():
         c = client(srv.url, request_checksum_calculation="when_supported")
         data = body(3 << 20, 9)

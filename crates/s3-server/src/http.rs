@@ -232,20 +232,24 @@ async fn handle(
     let precheck = if req.method() == hyper::Method::OPTIONS {
         Some(preflight(&req, cors_rules.as_deref()))
     } else {
-        precheck(&req, client.secure || shared.insecure_sse_c).map(Err)
+        crate::precheck::request(&req, client.secure || shared.insecure_sse_c).map(Err)
+    };
+    let refused = |e: s3s::S3Error| match e.to_http_response() {
+        Ok(r) => r.map(|b| b.boxed_unsync()),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
     };
     let mut response = match precheck {
         Some(Ok(r)) => r,
-        Some(Err(e)) => match e.to_http_response() {
-            Ok(r) => r.map(|b| b.boxed_unsync()),
-            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
-        },
-        None => match hyper::service::Service::call(service, req).await {
-            Ok(r) => r.map(|b| b.boxed_unsync()),
-            Err(e) => {
-                tracing::error!("request failed: {e:?}");
-                text(StatusCode::INTERNAL_SERVER_ERROR, String::new())
-            }
+        Some(Err(e)) => refused(e),
+        None => match crate::precheck::form(req.map(s3s::Body::from)).await {
+            Err(e) => refused(e),
+            Ok(req) => match service.call(req).await {
+                Ok(r) => r.map(|b| b.boxed_unsync()),
+                Err(e) => {
+                    tracing::error!("request failed: {e:?}");
+                    text(StatusCode::INTERNAL_SERVER_ERROR, String::new())
+                }
+            },
         },
     };
     if let (Some(rules), Some((origin, method, headers))) = (&cors_rules, &cors_ask) {
@@ -491,120 +495,6 @@ async fn kms_health(kms: Option<&dyn kms::Kms>) -> StatusCode {
     }
 }
 
-/// Requests refused before s3s sees them.
-///
-/// - SSE-C over plain HTTP (`secure` is false): the key would cross the network in clear
-///   (400 `InvalidRequest`, as MinIO), unless the operator allowed it for a test rig.
-/// - Headers naming the server's internal metadata (`X-Minio-Internal-*`,
-///   `X-Minio-Replication-*`): a client could plant sealed keys with them.
-/// - Presigned URLs valid for more than seven days, with a negative lifetime, or expired:
-///   403, as S3 answers (s3s would accept the first and answer 400 for the others).
-/// - An `X-Amz-Date` (query of a presigned URL, or header of a signed request) that is not
-///   `yyyyMMddTHHmmssZ`: 403, as S3 answers. s3s 0.14.1 parses its digits with an
-///   unchecked subtraction, which panics in builds with overflow checks (found by the
-///   `s3_request` fuzz target).
-pub fn precheck<B>(req: &Request<B>, secure: bool) -> Option<s3s::S3Error> {
-    if !secure && crate::sse::headers::has_customer_headers(req.headers()) {
-        return Some(s3s::s3_error!(
-            InvalidRequest,
-            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
-        ));
-    }
-    if req.headers().keys().any(|k| {
-        let k = k.as_str();
-        k.starts_with("x-minio-internal-") || k.starts_with("x-minio-replication-")
-    }) {
-        return Some(s3s::s3_error!(
-            InvalidArgument,
-            "Your metadata headers are not supported."
-        ));
-    }
-    let signed = req.headers().contains_key(hyper::header::AUTHORIZATION);
-    if let Some(date) = req.headers().get("x-amz-date").filter(|_| signed) {
-        if !date.to_str().is_ok_and(is_amz_date) {
-            let mut e = s3s::s3_error!(
-                AccessDenied,
-                "AWS authentication requires a valid Date or x-amz-date header"
-            );
-            e.set_status_code(StatusCode::FORBIDDEN);
-            return Some(e);
-        }
-    }
-    // The credential scope's date goes through the same unchecked digit parsing of s3s.
-    let credential = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once("Credential="))
-        .map(|(_, rest)| rest.split(',').next().unwrap_or(rest));
-    if credential.is_some_and(|scope| !credential_date_ok(scope)) {
-        return Some(s3s::s3_error!(
-            AuthorizationHeaderMalformed,
-            "The authorization header is malformed; the Credential date is not yyyyMMdd."
-        ));
-    }
-    let query = req.uri().query()?;
-    let param = |name: &str| {
-        query.split('&').find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            (k == name).then_some(v)
-        })
-    };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let expired = || {
-        let mut e = s3s::s3_error!(AccessDenied, "Request has expired");
-        e.set_status_code(StatusCode::FORBIDDEN);
-        e
-    };
-    let query_error = |msg: &'static str| {
-        let mut e = s3s::S3Error::with_message(
-            "AuthorizationQueryParametersError"
-                .parse()
-                .unwrap_or(s3s::S3ErrorCode::AccessDenied),
-            msg,
-        );
-        e.set_status_code(StatusCode::FORBIDDEN);
-        e
-    };
-    if param("X-Amz-Credential")
-        .is_some_and(|c| kes_proto::percent::decode_form(c).is_none_or(|c| !credential_date_ok(&c)))
-    {
-        return Some(query_error(
-            "Error parsing the X-Amz-Credential parameter; the date is not yyyyMMdd.",
-        ));
-    }
-    if param("X-Amz-Date").is_some_and(|d| !is_amz_date(d)) {
-        return Some(query_error(
-            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
-        ));
-    }
-    if let (Some(date), Some(expires)) = (param("X-Amz-Date"), param("X-Amz-Expires")) {
-        let Ok(expires) = expires.parse::<i64>() else {
-            return Some(query_error("X-Amz-Expires should be a number"));
-        };
-        if expires < 0 {
-            return Some(query_error("X-Amz-Expires must be non-negative"));
-        }
-        if expires > 604_800 {
-            return Some(query_error(
-                "X-Amz-Expires must be less than a week (in seconds) that is 604800",
-            ));
-        }
-        let format =
-            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-        if let Ok(signed) = time::PrimitiveDateTime::parse(date, format) {
-            if signed.assume_utc().unix_timestamp() + expires < now {
-                return Some(expired());
-            }
-        }
-    } else if let (Some(expires), true) = (param("Expires"), param("Signature").is_some()) {
-        if expires.parse::<i64>().is_ok_and(|t| t < now) {
-            return Some(expired());
-        }
-    }
-    None
-}
-
 /// Binds and serves `service` (HTTP, or HTTPS when `config.tls` is set).
 pub async fn serve(
     service: s3s::service::S3Service,
@@ -725,105 +615,4 @@ fn tls_acceptor(
         .map_err(|e| format!("TLS certificate and key: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Whether `s` is a SigV4 timestamp: `yyyyMMdd'T'HHmmss'Z'`, digits where digits belong.
-/// Whether the date of a SigV4 credential scope (`AK/yyyyMMdd/region/service/…`) is safe
-/// to hand to s3s 0.14.1, which reads an 8-byte date's digits with unchecked arithmetic
-/// (a panic in builds with overflow checks): any other length it refuses itself.
-fn credential_date_ok(scope: &str) -> bool {
-    match scope.split('/').nth(1) {
-        Some(date) if date.len() == 8 => date.bytes().all(|b| b.is_ascii_digit()),
-        _ => true,
-    }
-}
-
-fn is_amz_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 16
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            8 => c == b'T',
-            15 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::{is_amz_date, precheck};
-
-    #[test]
-    fn amz_dates() {
-        assert!(is_amz_date("20260101T000000Z"));
-        for bad in [
-            "2+260101T000000Z",
-            "20260101T00000Z",
-            "20260101 000000Z",
-            "2026010100000000",
-            "",
-        ] {
-            assert!(!is_amz_date(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn malformed_dates_are_refused_before_s3s() {
-        let req = |uri: &str, date: Option<&str>| {
-            let mut b = hyper::Request::builder().uri(uri);
-            if let Some(d) = date {
-                b = b
-                    .header("authorization", "AWS4-HMAC-SHA256 x")
-                    .header("x-amz-date", d);
-            }
-            b.body(()).unwrap()
-        };
-        let presigned =
-            "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=2+260101T000000Z&X-Amz-Expires=60";
-        assert_eq!(
-            precheck(&req(presigned, None), true)
-                .unwrap()
-                .status_code()
-                .unwrap(),
-            403
-        );
-        // The credential scope's date, in the header and in a presigned URL.
-        let with_auth = |auth: &str| {
-            hyper::Request::builder()
-                .uri("/b/k")
-                .header("authorization", auth)
-                .body(())
-                .unwrap()
-        };
-        let bad = "AWS4-HMAC-SHA256 Credential=u/2026 101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
-        assert_eq!(
-            precheck(&with_auth(bad), true)
-                .unwrap()
-                .status_code()
-                .unwrap(),
-            400
-        );
-        let good = bad.replace("2026 101", "20260101");
-        assert!(precheck(&with_auth(&good), true).is_none());
-        for q in [
-            "u%2F2026%20101%2Fus-east-1",
-            "u%2F2026+101%2Fx",
-            "u%2F%zz260101%2Fx",
-        ] {
-            let uri = format!("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={q}");
-            assert_eq!(
-                precheck(&req(&uri, None), true)
-                    .unwrap()
-                    .status_code()
-                    .unwrap(),
-                403,
-                "{q}"
-            );
-        }
-        let ok = "/b/k?X-Amz-Credential=u%2F20260101%2Fus-east-1%2Fs3%2Faws4_request";
-        assert!(precheck(&req(ok, None), true).is_none());
-        let header = req("/b/k", Some("2+260101T000000Z"));
-        assert_eq!(precheck(&header, true).unwrap().status_code().unwrap(), 403);
-        assert!(precheck(&req("/b/k", Some("20260101T000000Z")), true).is_none());
-    }
 }

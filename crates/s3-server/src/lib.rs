@@ -16,6 +16,7 @@ pub mod admin;
 pub mod cors;
 pub mod http;
 pub mod lifecycle;
+pub mod precheck;
 pub mod recover;
 pub mod s3;
 pub mod sse;
