@@ -69,6 +69,10 @@ const ATTEMPTS: u32 = 40;
 const KEY_LOCKS: usize = 256;
 /// Records kept in memory (without inline bytes) for listings and commits.
 const RECORD_CACHE: usize = 20_000;
+/// How long a record read from the backend may stand in for reading it again when the
+/// same object's data is read: the object server reads an object's record (HEAD) and
+/// then its data (GET) one after the other for every GetObject.
+const RECORD_FRESH: Duration = Duration::from_secs(1);
 /// Records fetched at once while listing.
 const LIST_PARALLEL: usize = 16;
 /// Backend keys are at most this long.
@@ -194,8 +198,8 @@ pub struct Gateway {
     conditional: bool,
     buckets: Cached<Option<BucketInfo>>,
     settings: Cached<Option<String>>,
-    /// Records read while listing, by backend name: (backend ETag, record).
-    records: Mutex<HashMap<String, (String, Arc<ObjectMeta>)>>,
+    /// Records read from the backend, by backend name.
+    records: Mutex<HashMap<String, Remembered>>,
     key_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
@@ -242,6 +246,15 @@ struct KeyFile {
 }
 
 const KEY_FILE: &str = ".coffer/gateway.json";
+
+/// A record as read from the backend (without inline bytes), with the backend's ETag of
+/// it and when it was read.
+#[derive(Clone)]
+struct Remembered {
+    etag: String,
+    record: Arc<ObjectMeta>,
+    at: Instant,
+}
 
 fn key_context() -> kms::Context {
     let mut c = kms::Context::new();
@@ -647,9 +660,9 @@ impl Gateway {
         rel: &str,
         etag: &str,
     ) -> StoreResult<Option<Arc<ObjectMeta>>> {
-        if let Some((seen, record)) = self.records.lock().ok().and_then(|m| m.get(rel).cloned()) {
-            if seen == etag {
-                return Ok(Some(record));
+        if let Some(r) = self.records.lock().ok().and_then(|m| m.get(rel).cloned()) {
+            if r.etag == etag {
+                return Ok(Some(r.record));
             }
         }
         let key = Self::key_of(bucket, rel)?;
@@ -671,7 +684,9 @@ impl Gateway {
             if m.len() >= RECORD_CACHE {
                 m.clear();
             }
-            m.insert(rel.to_string(), (etag, record.clone()));
+            let at = Instant::now();
+            let record = record.clone();
+            m.insert(rel.to_string(), Remembered { etag, record, at });
         }
         record
     }
@@ -679,11 +694,22 @@ impl Gateway {
     /// A remembered record that a commit can start from: complete, with no inline bytes
     /// left out.
     fn remembered(&self, rel: &str) -> Option<(String, ObjectMeta)> {
-        let (etag, record) = self.records.lock().ok()?.get(rel).cloned()?;
+        let Remembered { etag, record, .. } = self.records.lock().ok()?.get(rel).cloned()?;
         let inline = std::iter::once(&*record)
             .chain(record.older.iter())
             .any(|v| v.inline_len.is_some());
         (!inline).then(|| (etag, (*record).clone()))
+    }
+
+    /// The version `version` of a record read from the backend less than
+    /// [`RECORD_FRESH`] ago, if its data is not inline (remembered records keep none).
+    fn recent(&self, rel: &str, version: Option<&str>) -> Option<ObjectMeta> {
+        let r = self.records.lock().ok()?.get(rel).cloned()?;
+        if r.at.elapsed() > RECORD_FRESH {
+            return None;
+        }
+        let meta = versions::select((*r.record).clone(), version).ok()?;
+        (meta.inline_len.is_none() && !meta.delete_marker).then_some(meta)
     }
 
     fn forget(&self, rel: &str) {
@@ -1397,13 +1423,23 @@ impl ObjectStore for Gateway {
     ) -> StoreResult<(ObjectMeta, ByteStream)> {
         self.bucket_info(bucket).await?;
         // A concurrent overwrite may delete the data between reading the record and
-        // reading the data: read the record again then.
+        // reading the data: read the record again then. The first attempt may use the
+        // record just read for the HEAD that comes before every GET (the data objects a
+        // record names never change, so the data read is the one that record describes;
+        // the object server compares what it gets with what its HEAD saw).
+        let rel = Self::record_name(bucket, key);
+        let mut recent = self.recent(&rel, version);
         for _ in 0..5 {
-            let (record, _) = self
-                .read_record(bucket, key)
-                .await?
-                .ok_or(StoreError::NoSuchKey)?;
-            let mut meta = versions::select(record, version)?;
+            let mut meta = match recent.take() {
+                Some(meta) => meta,
+                None => {
+                    let (record, _) = self
+                        .read_record(bucket, key)
+                        .await?
+                        .ok_or(StoreError::NoSuchKey)?;
+                    versions::select(record, version)?
+                }
+            };
             let total = meta.stored_size();
             let span = span.clone().unwrap_or(0..total);
             if let Some(bytes) = meta.inline.0.take() {

@@ -421,8 +421,30 @@ pub async fn get(
             .await
             .map_err(s3)?;
         // SSE-S3 and SSE-KMS objects are unsealed first (the one KMS call of this read):
-        // their key opens a sealed ETag, which the preconditions compare.
+        // their key opens a sealed ETag, which the preconditions compare. Without
+        // preconditions the data is fetched while the KMS answers (a backend such as
+        // the S3 gateway's is a round trip away, like the KMS).
+        let unconditional = i.if_match.is_none()
+            && i.if_none_match.is_none()
+            && i.if_modified_since.is_none()
+            && i.if_unmodified_since.is_none();
+        let mut early = None;
         let mut opened = match &meta.encryption {
+            Some(record) if record.kind != SseKind::C && unconditional => {
+                let span = span_of(&meta, i.range.as_ref(), i.part_number)?;
+                sse::check_read(meta.encryption.as_ref(), customer.as_ref())?;
+                let plain = span.as_ref().map_or(0..meta.size, |(s, _)| s.clone());
+                let stored = sse::stored_span(&meta, &plain)?;
+                let version = Some(shown_id(meta.version_id.as_deref()));
+                let (key, data) = futures_util::future::join(
+                    s.sse.open(&i.bucket, &i.key, record, None),
+                    s.store
+                        .get_object(&i.bucket, &i.key, version, Some(stored.clone())),
+                )
+                .await;
+                early = Some((stored, data));
+                Some(key?)
+            }
             Some(record) if record.kind != SseKind::C => {
                 Some(s.sse.open(&i.bucket, &i.key, record, None).await?)
             }
@@ -454,16 +476,20 @@ pub async fn get(
             }
             None => (plain, None),
         };
-        let (read, body) = s
-            .store
-            .get_object(
-                &i.bucket,
-                &i.key,
-                Some(shown_id(meta.version_id.as_deref())),
-                Some(stored_span),
-            )
-            .await
-            .map_err(s3)?;
+        let (read, body) = match early {
+            Some((stored, data)) if stored == stored_span => data,
+            _ => {
+                s.store
+                    .get_object(
+                        &i.bucket,
+                        &i.key,
+                        Some(shown_id(meta.version_id.as_deref())),
+                        Some(stored_span),
+                    )
+                    .await
+            }
+        }
+        .map_err(s3)?;
         attempts += 1;
         // `shown` is `meta` with the ETag clients see; the data read must be of that record.
         if read.etag == meta.etag && read.modified_ns == meta.modified_ns {

@@ -149,6 +149,21 @@ impl std::fmt::Debug for Opened {
     }
 }
 
+/// A stored object whose sizes do not add up.
+fn tampered(e: dare::Error) -> S3Error {
+    error(
+        "XMinioObjectTampered",
+        500,
+        format!("The requested object was modified and may be compromised ({e})"),
+    )
+}
+
+/// The stored span [`Opened::reader`] will ask for the plaintext `span` of `meta`, known
+/// before the object key is: the data can be fetched while the KMS unseals the key.
+pub fn stored_span(meta: &ObjectMeta, span: &Span) -> S3Result<Span> {
+    stream::stored_span(&meta.part_sizes(), span).map_err(tampered)
+}
+
 impl Opened {
     /// The stored span to read for the plaintext `span` of `meta`, and the stream
     /// adapter that turns those stored bytes into that plaintext.
@@ -167,13 +182,7 @@ impl Opened {
         } else {
             vec![self.oek.clone()]
         };
-        let plan = stream::ReadPlan::new(&sizes, keys, span).map_err(|e| {
-            error(
-                "XMinioObjectTampered",
-                500,
-                format!("The requested object was modified and may be compromised ({e})"),
-            )
-        })?;
+        let plan = stream::ReadPlan::new(&sizes, keys, span).map_err(tampered)?;
         let stored = plan.stored.clone();
         let (bucket, key) = (bucket.to_string(), meta.key.clone());
         Ok((stored, move |body| {

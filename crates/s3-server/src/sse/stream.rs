@@ -113,6 +113,17 @@ pub struct ReadPlan {
     pub length: u64,
 }
 
+/// The stored (encrypted) span that holds the plaintext `span` of an object whose
+/// streams have the given plaintext sizes: [`ReadPlan::new`]'s `stored`, known before
+/// the object's key is.
+pub fn stored_span(part_sizes: &[u64], span: &Span) -> Result<Span, dare::Error> {
+    if span.end <= span.start {
+        return Ok(0..0);
+    }
+    let plan = dare::decrypted_range(part_sizes, span.start, span.end - span.start)?;
+    Ok(plan.encrypted_offset..plan.encrypted_offset + plan.encrypted_length)
+}
+
 impl ReadPlan {
     /// The plan for `span` (plaintext) of an object whose streams have the given
     /// plaintext sizes and keys.
