@@ -37,6 +37,16 @@ pub struct GatewayS3Args {
     /// Signing region of the backend.
     #[arg(long, env = "COFFER_BACKEND_REGION", default_value = "us-east-1")]
     backend_region: String,
+    /// How often to sweep the backend for what crashes leave (data objects no record
+    /// names, unfinished uploads); `0s`: never.
+    #[arg(long, env = "COFFER_GATEWAY_SWEEP_INTERVAL", default_value = "6h",
+          value_parser = duration)]
+    sweep_interval: std::time::Duration,
+    /// How old an unnamed data object must be before a sweep deletes it: longer than any
+    /// gateway takes between storing an object's bytes and committing its record.
+    #[arg(long, env = "COFFER_GATEWAY_SWEEP_GRACE", default_value = "1h",
+          value_parser = duration)]
+    sweep_grace: std::time::Duration,
     #[command(flatten)]
     opts: ServeOpts,
 }
@@ -238,7 +248,14 @@ fn extra_users(path: &std::path::Path) -> Result<Vec<(String, String)>> {
 /// Where the object server keeps its objects.
 enum Backing {
     Dir(PathBuf),
-    Gateway(Box<s3_gateway::BackendConfig>),
+    Gateway(Box<s3_gateway::BackendConfig>, Sweep),
+}
+
+/// When a gateway sweeps its backend: every `interval` (never when zero), objects
+/// older than `grace`.
+struct Sweep {
+    interval: std::time::Duration,
+    grace: std::time::Duration,
 }
 
 /// Runs the object server on a data directory until the process ends.
@@ -253,7 +270,11 @@ pub fn run_gateway(cmd: GatewayCommand) -> Result<()> {
     let mut backend = s3_gateway::BackendConfig::from_url(&args.url, access, secret)
         .map_err(|e| anyhow!("{e}"))?;
     backend.region = args.backend_region;
-    serve(args.opts, Backing::Gateway(Box::new(backend)))
+    let sweep = Sweep {
+        interval: args.sweep_interval,
+        grace: args.sweep_grace,
+    };
+    serve(args.opts, Backing::Gateway(Box::new(backend), sweep))
 }
 
 /// The backend's credentials: COFFER_BACKEND_*, else AWS_* variables, else
@@ -366,7 +387,7 @@ fn serve(opts: ServeOpts, backing: Backing) -> Result<()> {
         let mut config = config;
         let data_dir = match &backing {
             Backing::Dir(d) => Some(d.as_path()),
-            Backing::Gateway(_) => None,
+            Backing::Gateway(..) => None,
         };
         config.kms = kms_from_env(data_dir, args.no_dev_kms, args.certs_dir.as_deref()).await?;
         if auto_encryption && config.kms.is_none() {
@@ -388,7 +409,7 @@ fn serve(opts: ServeOpts, backing: Backing) -> Result<()> {
                     .map_err(|e| anyhow!(e))?;
                 (running, format!("data directory: {}", dir.display()))
             }
-            Backing::Gateway(backend) => {
+            Backing::Gateway(backend, sweep) => {
                 let place = format!(
                     "backend: {}/{}/{}",
                     backend.endpoint, backend.bucket, backend.prefix
@@ -401,7 +422,11 @@ fn serve(opts: ServeOpts, backing: Backing) -> Result<()> {
                     if gateway.records_sealed() { "sealed by the KMS" } else { "in clear: no KMS" },
                     if gateway.conditional_writes() { "on" } else { "NOT honoured by the backend" },
                 );
-                let running = s3_server::start_with_store(std::sync::Arc::new(gateway), config)
+                let gateway = std::sync::Arc::new(gateway);
+                if !sweep.interval.is_zero() {
+                    tokio::spawn(sweep_now_and_then(gateway.clone(), sweep));
+                }
+                let running = s3_server::start_with_store(gateway, config)
                     .await
                     .map_err(|e| anyhow!(e))?;
                 (running, place)
@@ -415,6 +440,29 @@ fn serve(opts: ServeOpts, backing: Backing) -> Result<()> {
             .await;
         Ok(())
     })
+}
+
+/// Sweeps the backend every `sweep.interval`, the first time one interval (at most a
+/// minute) after start.
+async fn sweep_now_and_then(gateway: std::sync::Arc<s3_gateway::Gateway>, sweep: Sweep) {
+    let mut wait = sweep.interval.min(std::time::Duration::from_secs(60));
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = sweep.interval;
+        match gateway.sweep(sweep.grace).await {
+            Ok(s) if s.data + s.uploads > 0 => eprintln!(
+                "sweep: deleted {} data objects no record names, aborted {} unfinished uploads",
+                s.data, s.uploads
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep of the backend failed; trying again later"),
+        }
+    }
+}
+
+/// A Go duration (`30s`, `1m30s`, `500ms`), zero allowed.
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    kes_server::config::duration::parse(text)
 }
 
 /// A Go duration (`30s`, `1m30s`, `500ms`) greater than zero.

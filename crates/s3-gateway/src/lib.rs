@@ -27,6 +27,8 @@
 
 pub mod body;
 pub mod seal;
+mod sweep;
+pub use sweep::Swept;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -964,17 +966,77 @@ impl Gateway {
         }
         .await;
         if result.is_err() {
-            let _ = self
-                .conn
-                .s3
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(&name)
-                .upload_id(&id)
-                .send()
-                .await;
+            let _ = self.abort_backend_upload(&name, &id).await;
         }
         result
+    }
+
+    /// Aborts the backend multipart upload `id` of backend name `name` (gone already: done).
+    async fn abort_backend_upload(&self, name: &str, id: &str) -> StoreResult<()> {
+        let res = self
+            .conn
+            .s3
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(name)
+            .upload_id(id)
+            .send()
+            .await;
+        match res.map_err(|e| self.conn.error(e)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(self.backend_error("abort upload", e)),
+        }
+    }
+
+    /// Aborts every backend multipart upload of a name under `rel_prefix`.
+    async fn abort_backend_uploads(&self, rel_prefix: &str) -> StoreResult<()> {
+        for (name, id, _) in self.backend_uploads(rel_prefix).await? {
+            self.abort_backend_upload(&name, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// The backend multipart uploads of names under `rel_prefix`: backend name, upload
+    /// id, when it was started.
+    async fn backend_uploads(
+        &self,
+        rel_prefix: &str,
+    ) -> StoreResult<Vec<(String, String, Option<std::time::SystemTime>)>> {
+        let mut all = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .conn
+                .s3
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(self.name(rel_prefix))
+                .set_key_marker(markers.0.clone())
+                .set_upload_id_marker(markers.1.clone())
+                .send()
+                .await
+                .map_err(|e| self.backend_error("list uploads", self.conn.error(e)))?;
+            for u in page.uploads() {
+                if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+                    let started = u
+                        .initiated()
+                        .and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                    all.push((key.to_string(), id.to_string(), started));
+                }
+            }
+            let used = markers.clone();
+            match (page.next_key_marker(), page.next_upload_id_marker()) {
+                (Some(k), id) if page.is_truncated() == Some(true) => {
+                    markers = (Some(k.to_string()), id.map(str::to_string));
+                    // A backend that hands back the page it was asked for would loop.
+                    if markers == used {
+                        return Ok(all);
+                    }
+                }
+                _ => return Ok(all),
+            }
+        }
     }
 
     /// A ranged read of a data object, or `None` if it is gone.
@@ -1243,6 +1305,9 @@ impl ObjectStore for Gateway {
             .map(|(r, _)| r)
             .collect();
         self.delete_many(&rest).await?;
+        // Multipart uploads still open (the bucket's own, and any a crashed gateway left)
+        // hold their parts in the backend until aborted.
+        self.abort_backend_uploads(&format!("{bucket}/")).await?;
         if let Ok(mut m) = self.settings.lock() {
             m.retain(|k, _| !k.starts_with(&format!("{bucket}/")));
         }
@@ -1789,21 +1854,9 @@ impl ObjectStore for Gateway {
 
     async fn abort_multipart(&self, bucket: &str, key: &str, upload: &str) -> StoreResult<()> {
         let state = self.upload_state(bucket, key, upload).await?;
-        let res = self
-            .conn
-            .s3
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(self.name(&format!("{bucket}/d/{upload}")))
-            .upload_id(&state.backend_upload)
-            .send()
-            .await;
-        if let Err(e) = res {
-            match self.conn.error(e) {
-                e if e.status() == Some(404) => {}
-                e => return Err(self.backend_error("abort upload", e)),
-            }
-        }
+        let name = self.name(&format!("{bucket}/d/{upload}"));
+        self.abort_backend_upload(&name, &state.backend_upload)
+            .await?;
         self.forget_upload(bucket, upload).await;
         Ok(())
     }
