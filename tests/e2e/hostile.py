@@ -192,7 +192,8 @@ def connection_limits(root):
     header-dripping connections are closed, the open descriptors stay bounded, and a normal
     client gets through once the slow ones are gone."""
     limit, timeout = 32, 2.0
-    srv = h.Server(root, "limits", args=("--max-connections", str(limit), "--read-header-timeout", "2s"))
+    srv = h.Server(root, "limits", args=("--max-connections", str(limit), "--read-header-timeout", "2s",
+                                         "--read-body-timeout", "2s"))
     s3 = srv.client()
     s3.create_bucket(Bucket="limits")
     s3.put_object(Bucket="limits", Key="k", Body=b"x" * 100)
@@ -264,10 +265,31 @@ def connection_limits(root):
         assert got == size and slow > timeout, (got, slow)
         assert again.status == 200 and again.read() == b"x" * 100, again.status
         conn.close()
+        # A client that stops sending a body halfway: after the body timeout the request
+        # fails with S3's RequestTimeout, the connection is closed, and nothing is stored.
+        s3.put_bucket_policy(Bucket="limits", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": "arn:aws:s3:::limits/*"}]}))
+        stall = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        stall.sendall(b"PUT /limits/stalled HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n"
+                      + b"z" * 10)
+        t3, answer = time.time(), b""
+        stall.settimeout(20)
+        try:
+            while chunk := stall.recv(4096):
+                answer += chunk
+        except OSError:
+            pass
+        stalled = time.time() - t3
+        stall.close()
+        assert b" 400 " in answer.split(b"\r\n")[0] and b"<Code>RequestTimeout</Code>" in answer, answer[:300]
+        assert timeout * 0.75 <= stalled < 15, f"a stalled body was answered after {stalled:.1f}s"
+        assert h.error_code(lambda: s3.head_object(Bucket="limits", Key="stalled"))[1] == 404
         assert srv.proc.poll() is None, "the server died"
         ROWS.append((f"connection limit {limit}, header timeout {timeout:.0f}s: 100 idle connections, 1 dripping headers", 101,
                      f"{peak} descriptors at peak, {closed} idle closed, a new client served after {waited:.1f}s, "
-                     f"a client dripping headers cut after {cut:.1f}s; a {slow:.1f}s download kept its connection"))
+                     f"a client dripping headers cut after {cut:.1f}s; a {slow:.1f}s download kept its connection; "
+                     f"a body stalled halfway answered 400 RequestTimeout after {stalled:.1f}s"))
     h.check(f"connection limit ({limit}) and header timeout ({timeout:.0f}s): idle and slow clients are closed, "
             "descriptors bounded, a normal client served", run)
     srv.stop()

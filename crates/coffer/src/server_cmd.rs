@@ -82,6 +82,11 @@ pub struct ServeOpts {
     #[arg(long, env = "MINIO_READ_HEADER_TIMEOUT", default_value = "30s",
           value_parser = positive_duration)]
     read_header_timeout: std::time::Duration,
+    /// The longest a request body may go without a byte arriving (Go duration); the
+    /// request then fails with 400 RequestTimeout and its connection is closed.
+    #[arg(long, env = "COFFER_READ_BODY_TIMEOUT", default_value = "30s",
+          value_parser = positive_duration)]
+    read_body_timeout: std::time::Duration,
     /// Connections served at once; more wait in the listen backlog until one closes.
     #[arg(long, env = "COFFER_MAX_CONNECTIONS", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -376,6 +381,7 @@ fn serve(opts: ServeOpts, backing: Backing) -> Result<()> {
         limits: s3_server::Limits {
             max_connections: args.max_connections as usize,
             read_header_timeout: args.read_header_timeout,
+            read_body_timeout: args.read_body_timeout,
         },
     };
     let auto_encryption = kms::auto_encryption(env).map_err(|e| anyhow!("{e}"))?;

@@ -12,6 +12,9 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+
+/// A request's body: failing when the client stops sending it.
+type RequestBody = net::IdleBody<Incoming>;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -148,7 +151,9 @@ pub async fn serve(
             let identity = Arc::new(identity);
             let activity = net::Activity::new();
             let busy = activity.clone();
-            let service = hyper::service::service_fn(move |req| {
+            let body_timeout = limits.read_body_timeout;
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let req = req.map(|b| net::IdleBody::new(b, body_timeout));
                 let state = state.clone();
                 let identity = identity.clone();
                 let busy = busy.begin();
@@ -217,7 +222,7 @@ async fn handle(
     state: &State,
     identity: &Result<Option<String>, ApiError>,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Response<Body> {
     let start = Instant::now();
     let Some(path) = kes_proto::percent::decode(req.uri().path()) else {
@@ -264,7 +269,7 @@ async fn dispatch(
     route: &Route,
     canonical: &str,
     resource: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Response<Body> {
     if !route.accepts(req.method()) {
         let e = ApiError::new(

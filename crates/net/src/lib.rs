@@ -36,6 +36,9 @@ pub struct Limits {
     /// Time a client has to send a request's headers, and the longest a connection may
     /// stay open with no request in flight.
     pub read_header_timeout: Duration,
+    /// The longest a request body the server is reading may go without a byte arriving
+    /// (see [`IdleBody`]).
+    pub read_body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -43,7 +46,99 @@ impl Default for Limits {
         Self {
             max_connections: 4096,
             read_header_timeout: Duration::from_secs(30),
+            read_body_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// A request body that fails when the client sends nothing for a while, so that a client
+/// dripping a body (or stopping halfway) cannot hold a connection and the work behind it
+/// for ever. The clock runs only while the server waits for bytes: time the server
+/// spends elsewhere before reading (a KMS call, `100 Continue`) does not count.
+pub struct IdleBody<B> {
+    inner: Pin<Box<B>>,
+    timeout: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    waiting: bool,
+}
+
+impl<B> std::fmt::Debug for IdleBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleBody")
+            .field("timeout", &self.timeout)
+            .field("waiting", &self.waiting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> IdleBody<B> {
+    /// `inner`, failing after `timeout` without a frame.
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        Self {
+            inner: Box::pin(inner),
+            timeout,
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            waiting: false,
+        }
+    }
+}
+
+/// The error an [`IdleBody`] ends with; the server answers it with S3's `RequestTimeout`.
+#[derive(Debug)]
+pub struct BodyTimeout(pub Duration);
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the client sent no bytes of the request body for {:?}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<B> hyper::body::Body for IdleBody<B>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting = false;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    let deadline = tokio::time::Instant::now() + this.timeout;
+                    this.timer.as_mut().reset(deadline);
+                }
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout(this.timeout))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

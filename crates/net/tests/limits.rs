@@ -86,6 +86,7 @@ async fn limit_and_idle_timeout() {
     let limits = net::Limits {
         max_connections: 4,
         read_header_timeout: Duration::from_millis(500),
+        ..net::Limits::default()
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let (addr, peak, _task) = server(limits, Duration::ZERO, rx).await;
@@ -170,4 +171,54 @@ async fn stop_finishes_the_request_in_flight() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A request body fed by hand.
+struct Fed(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Fed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_fails_after_the_timeout() {
+    use http_body_util::BodyExt;
+    let timeout = Duration::from_millis(300);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut body = net::IdleBody::new(Fed(rx), timeout);
+    // The clock does not run before the server starts reading.
+    tokio::time::sleep(timeout * 2).await;
+    tx.send(Bytes::from_static(b"a")).await.unwrap();
+    let first = body.frame().await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), "a");
+    // Bytes arriving within the timeout of each other keep it going.
+    for _ in 0..3 {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tx.send(Bytes::from_static(b"b")).await.unwrap();
+        });
+        let next = body.frame().await.unwrap().unwrap();
+        assert_eq!(next.into_data().unwrap(), "b");
+    }
+    // Then nothing: the body fails, once the timeout has passed.
+    let t0 = Instant::now();
+    let err = body.frame().await.unwrap().unwrap_err();
+    let waited = t0.elapsed();
+    assert!(err.downcast_ref::<net::BodyTimeout>().is_some(), "{err}");
+    assert!(
+        waited >= timeout && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    drop(tx);
 }

@@ -179,6 +179,7 @@ struct Shared {
     cors: crate::cors::Default,
     kms: Option<Arc<dyn kms::Kms>>,
     insecure_sse_c: bool,
+    read_body_timeout: std::time::Duration,
 }
 
 async fn handle(
@@ -241,7 +242,11 @@ async fn handle(
     let mut response = match precheck {
         Some(Ok(r)) => r,
         Some(Err(e)) => refused(e),
-        None => match crate::precheck::form(req.map(s3s::Body::from)).await {
+        None => match crate::precheck::form(
+            req.map(|b| s3s::Body::http_body(net::IdleBody::new(b, shared.read_body_timeout))),
+        )
+        .await
+        {
             Err(e) => refused(e),
             Ok(req) => match service.call(req).await {
                 Ok(r) => r.map(|b| b.boxed_unsync()),
@@ -521,6 +526,7 @@ pub async fn serve(
         cors: crate::cors::Default::new(&config.cors_allow_origin),
         kms: config.kms.clone(),
         insecure_sse_c: config.insecure_sse_c,
+        read_body_timeout: config.limits.read_body_timeout,
     });
     let (stop, mut stopping) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {

@@ -104,6 +104,30 @@ fn body(e: std::io::Error) -> S3Error {
     {
         Some(super::body::Rejected::BadDigest) => s3_error!(BadDigest),
         Some(super::body::Rejected::IncompleteBody) => s3_error!(IncompleteBody),
+        None if timed_out(&e) => s3_error!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period."
+        ),
         None => s3_error!(IncompleteBody, "request body: {e}"),
     }
+}
+
+/// Whether the body failed because the client stopped sending it ([`net::IdleBody`]).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    // Bounded: error chains are short; a cycle would otherwise loop.
+    for _ in 0..16 {
+        let Some(err) = next else { return false };
+        if err.downcast_ref::<net::BodyTimeout>().is_some() {
+            return true;
+        }
+        // An io::Error's `source()` skips the error it wraps: look at that one first.
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }

@@ -17,7 +17,7 @@ use crate::store::{ByteStream, ObjectMeta, Span, SseKind, Versioning, WriteRules
 /// The request body as a store stream.
 pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
     match body {
-        Some(b) => Box::pin(b.map(|r| r.map_err(|e| std::io::Error::other(e.to_string())))),
+        Some(b) => Box::pin(b.map(|r| r.map_err(std::io::Error::other))),
         None => Box::pin(futures_util::stream::empty()),
     }
 }
