@@ -714,6 +714,11 @@ impl Gateway {
         (meta.inline_len.is_none() && !meta.delete_marker).then_some(meta)
     }
 
+    /// Whether a record of `rel` is in memory (complete or not).
+    fn is_remembered(&self, rel: &str) -> bool {
+        self.records.lock().is_ok_and(|m| m.contains_key(rel))
+    }
+
     fn forget(&self, rel: &str) {
         if let Ok(mut m) = self.records.lock() {
             m.remove(rel);
@@ -742,29 +747,39 @@ impl Gateway {
         // The bucket may have gone while the body was streaming (deleted through this
         // gateway: known at once; through another one: within the cache's lifetime).
         self.bucket_info(bucket).await?;
-        // Start from the record this gateway saw last, if any: the conditional write
-        // fails if it is not current any more, and the change is then made again on a
-        // fresh read. Only a write is taken on its word; a change that decides to do
-        // nothing or fails is decided again on a fresh read.
-        let mut cached = if from_memory {
-            self.remembered(&rel)
-        } else {
-            None
+        // Start from the record this gateway saw last, if any, or else from a guess
+        // that the key is new (the usual case of a PUT; this saves reading the record
+        // first): the conditional write fails if the guess is not current, and the
+        // change is then made again on a fresh read. Only a write is taken on its word;
+        // a change that decides to do nothing, to remove, or fails is decided again on a
+        // fresh read.
+        let mut cached = match (from_memory, self.remembered(&rel)) {
+            (true, Some((etag, record))) => Some((Some(etag), Some(record))),
+            (true, None) if self.conditional && !self.is_remembered(&rel) => Some((None, None)),
+            _ => None,
         };
         for attempt in 0..ATTEMPTS {
             let from_cache = cached.is_some();
             let (old, etag) = match cached.take() {
-                Some((e, r)) => (Some(r), Some(e)),
+                Some((e, r)) => (r, e),
                 None => match self.read_record(bucket, key).await? {
                     Some((r, e)) => (Some(r), Some(e)),
                     None => (None, None),
                 },
             };
             let cond = etag.as_deref().map_or(Cond::Absent, Cond::Match);
-            let decided = match change(old.clone()) {
-                Ok(Change::Keep) | Err(_) if from_cache => continue,
-                decided => decided?,
+            let decided = change(old.clone());
+            // A write is checked by its condition; a removal only when there was a record
+            // to condition it on.
+            let checked = match &decided {
+                Ok(Change::Write(_)) => true,
+                Ok(Change::Remove) => etag.is_some(),
+                Ok(Change::Keep) | Err(_) => false,
             };
+            if from_cache && !checked {
+                continue;
+            }
+            let decided = decided?;
             let new = match decided {
                 Change::Keep => return Ok((old.clone(), old)),
                 Change::Write(new) => {
