@@ -8,8 +8,12 @@
 //! it (a few round trips, bounded retries), except for a client's multipart upload,
 //! whose data becomes an object at completion while its upload state still exists. So
 //! the sweep lists, in this order, (1) the old data objects, (2) the uploads in
-//! progress, (3) every record. A commit naming a data object from (1) happened before
-//! its upload state went away, so either (2) sees the state or (3) sees the record.
+//! progress, then waits a while, then reads (3) every record. A commit naming a data
+//! object from (1) happened before its upload state went away, so either (2) sees the
+//! state or (3) sees the record. The wait covers backends that date an object completed
+//! from a multipart upload by when the upload started (as S3 does): a body of unknown
+//! length streamed for longer than the grace period looks old the moment it is complete,
+//! and its commit follows within seconds, well inside the wait.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -34,72 +38,100 @@ pub struct Swept {
     pub uploads: usize,
 }
 
+/// How long the sweep waits between listing old data and reading the records that may
+/// name it (at most the grace period): longer than any commit takes after its data is
+/// complete (40 attempts with at most a third of a second of back-off each).
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// A bucket's old unnamed-so-far data objects and its uploads in progress.
+struct Candidates {
+    bucket: String,
+    data: HashSet<String>,
+    uploads: HashSet<String>,
+}
+
 impl Gateway {
     /// Sweeps every bucket: deletes data objects older than `grace` that no record
     /// names, and aborts stateless backend uploads older than `grace` and a day.
     pub async fn sweep(&self, grace: Duration) -> StoreResult<Swept> {
-        let mut total = Swept::default();
+        let mut found = Vec::new();
         for bucket in self.list_buckets().await? {
-            let s = self.sweep_bucket(&bucket.name, grace).await?;
-            total.data += s.data;
-            total.uploads += s.uploads;
+            found.push(self.candidates(&bucket.name, grace).await?);
+        }
+        if found.iter().any(|c| !c.data.is_empty()) {
+            tokio::time::sleep(grace.min(SETTLE)).await;
+        }
+        let mut total = Swept::default();
+        for c in found {
+            total.data += self.delete_unnamed(&c).await?;
+            total.uploads += self.abort_stale_uploads(&c, grace).await?;
         }
         Ok(total)
     }
 
-    async fn sweep_bucket(&self, bucket: &str, grace: Duration) -> StoreResult<Swept> {
+    /// (1) and (2): old data objects not of an upload in progress.
+    async fn candidates(&self, bucket: &str, grace: Duration) -> StoreResult<Candidates> {
         let now = SystemTime::now();
-        let older_than = |t: Option<SystemTime>, age: Duration| {
-            t.is_some_and(|t| now.duration_since(t).is_ok_and(|a| a >= age))
-        };
-        // (1) Old data objects, by their name below the bucket (`d/<id>`).
-        let mut candidates: HashSet<String> = self
+        let mut data: HashSet<String> = self
             .list_dated(&format!("{bucket}/d/"))
             .await?
             .into_iter()
-            .filter(|(_, t)| older_than(*t, grace))
+            .filter(|(_, t)| older_than(now, *t, grace))
             .filter_map(|(rel, _)| rel.strip_prefix(&format!("{bucket}/")).map(str::to_string))
             .collect();
-        // (2) Uploads in progress: their data is named `d/<upload id>`.
+        // Uploads in progress: their data is named `d/<upload id>`.
         let uploads: HashSet<String> = self
             .list_all(&format!("{bucket}/u/"))
             .await?
             .into_iter()
             .filter_map(|(rel, _)| rel.rsplit('/').next().map(str::to_string))
             .collect();
-        candidates.retain(|d| !d.strip_prefix("d/").is_some_and(|id| uploads.contains(id)));
-        // (3) Every record: what any version names is live.
-        if !candidates.is_empty() {
-            let records = self.list_all(&format!("{bucket}/r/")).await?;
-            let mut read = futures_util::stream::iter(records)
-                .map(|(rel, etag)| async move { self.listed_record(bucket, &rel, &etag).await })
-                .buffer_unordered(LIST_PARALLEL);
-            while let Some(record) = read.next().await {
-                let Some(record) = record? else { continue };
-                for v in std::iter::once(&*record).chain(record.older.iter()) {
-                    for d in &v.data {
-                        candidates.remove(d);
-                    }
+        data.retain(|d| !d.strip_prefix("d/").is_some_and(|id| uploads.contains(id)));
+        Ok(Candidates {
+            bucket: bucket.to_string(),
+            data,
+            uploads,
+        })
+    }
+
+    /// (3): deletes the candidates no record version names; how many.
+    async fn delete_unnamed(&self, c: &Candidates) -> StoreResult<usize> {
+        if c.data.is_empty() {
+            return Ok(0);
+        }
+        let bucket = c.bucket.as_str();
+        let mut unnamed = c.data.clone();
+        let records = self.list_all(&format!("{bucket}/r/")).await?;
+        let mut read = futures_util::stream::iter(records)
+            .map(|(rel, etag)| async move { self.listed_record(bucket, &rel, &etag).await })
+            .buffer_unordered(LIST_PARALLEL);
+        while let Some(record) = read.next().await {
+            let Some(record) = record? else { continue };
+            for v in std::iter::once(&*record).chain(record.older.iter()) {
+                for d in &v.data {
+                    unnamed.remove(d);
                 }
             }
         }
-        let gone: Vec<String> = candidates.iter().map(|d| format!("{bucket}/{d}")).collect();
+        let gone: Vec<String> = unnamed.iter().map(|d| format!("{bucket}/{d}")).collect();
         self.delete_many(&gone).await?;
-        // Backend uploads that no upload state names and that are older than a day.
-        let stale = self.backend_uploads(&format!("{bucket}/d/")).await?;
+        Ok(gone.len())
+    }
+
+    /// Aborts backend uploads no upload state owns, started more than a day (and the
+    /// grace period) ago; how many.
+    async fn abort_stale_uploads(&self, c: &Candidates, grace: Duration) -> StoreResult<usize> {
+        let now = SystemTime::now();
         let mut aborted = 0;
-        for (name, id, started) in stale {
+        for (name, id, started) in self.backend_uploads(&format!("{}/d/", c.bucket)).await? {
             let upload = name.rsplit('/').next().unwrap_or_default();
-            if uploads.contains(upload) || !older_than(started, grace.max(UPLOAD_GRACE)) {
+            if c.uploads.contains(upload) || !older_than(now, started, grace.max(UPLOAD_GRACE)) {
                 continue;
             }
             self.abort_backend_upload(&name, &id).await?;
             aborted += 1;
         }
-        Ok(Swept {
-            data: gone.len(),
-            uploads: aborted,
-        })
+        Ok(aborted)
     }
 
     /// Every backend key below `prefix` (relative names) with its last-modified time.
@@ -132,4 +164,9 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Whether `t` is at least `age` before `now`.
+fn older_than(now: SystemTime, t: Option<SystemTime>, age: Duration) -> bool {
+    t.is_some_and(|t| now.duration_since(t).is_ok_and(|a| a >= age))
 }
