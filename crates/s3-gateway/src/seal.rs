@@ -15,7 +15,6 @@
 //! kept in clear, marked `CGP1`, and the gateway says so when it starts.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
 use s3_server::store::{StoreError, StoreResult};
@@ -38,8 +37,8 @@ impl std::fmt::Debug for RecordSeal {
 }
 
 fn record_key(key: &[u8; 32], salt: &[u8]) -> StoreResult<LessSafeKey> {
-    let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), salt);
-    let unbound = UnboundKey::new(&AES_256_GCM, mac.as_ref())
+    let derived = s3_server::sse::keys::hmac_sha256(key, &[salt]);
+    let unbound = UnboundKey::new(&AES_256_GCM, &derived[..])
         .map_err(|_| StoreError::Internal("record key".into()))?;
     Ok(LessSafeKey::new(unbound))
 }

@@ -41,7 +41,9 @@ pub fn random_secret() -> Option<Secret> {
     Some(k)
 }
 
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Secret {
+/// HMAC-SHA256 of the concatenated `parts` under `key`, kept in a buffer wiped on drop
+/// (aws-lc's tag type is a plain copyable array).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Secret {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut ctx = hmac::Context::with_key(&key);
     for p in parts {
