@@ -17,6 +17,11 @@ use hyper::{Request, StatusCode};
 ///   `yyyyMMddTHHmmssZ`: 403, as S3 answers. s3s 0.14.1 parses its digits with an
 ///   unchecked subtraction, which panics in builds with overflow checks (found by the
 ///   `s3_request` fuzz target).
+/// - A credential scope whose date is 8 bytes but not 8 digits, in any `Credential=` of
+///   any Authorization value (read as UTF-8, as s3s reads it; 400
+///   `AuthorizationHeaderMalformed`) or in `X-Amz-Credential` (403): the same parser.
+///   Query names and values are decoded as s3s decodes them, so `X-Amz-%43redential`
+///   is checked too.
 pub fn request<B>(req: &Request<B>, secure: bool) -> Option<s3s::S3Error> {
     if !secure && crate::sse::headers::has_customer_headers(req.headers()) {
         return Some(s3s::s3_error!(
