@@ -9,27 +9,30 @@
 //! 1. for each job: read the old record, compute the new one (checks included: an error
 //!    answers the job and changes nothing), move the data files into the object's
 //!    directory, write the new record to a temporary file (no sync);
-//! 2. one sync ([`sync_all`]): the temporary records and the new names of the data files
-//!    are on disk;
-//! 3. for each job: rename the temporary record over the old one, or remove the old one
-//!    when the key has no versions left (the commit point);
-//! 4. one more sync: the renames are on disk; only now are the writers answered;
+//! 2. when data files were moved: one sync of their directories, so that their names
+//!    are durable before any record naming them can be;
+//! 3. one frame holding every new record (or removal) of the batch is appended to the
+//!    [`Journal`] and synced with one `fdatasync`: the commit point;
+//! 4. for each job: rename the temporary record over the old one, or remove the old one
+//!    when the key has no versions left (not synced: the journal holds the change until
+//!    the next checkpoint); only now are the writers answered;
 //! 5. data files the old records named and the new ones do not are removed.
 //!
-//! A sync is one `syncfs(2)` while no body is being written (it gives for the whole
-//! filesystem the guarantee `fsync(2)` gives for one file, and reports writeback errors
-//! since Linux 5.8), else parallel `fsync`s of the paths involved. A batch thus costs two
-//! syncs whatever its size, where a lone writer paid three (data, record, directory). A crash
-//! before step 3 leaves old records and unreferenced files (removed at start-up); a
-//! crash during step 3 leaves each object old or new; nothing is acknowledged before
-//! step 4 ends. Writers of one key never share a batch: the store holds the key's lock
-//! until its job is answered.
+//! A checkpoint (`syncfs`, then a new journal epoch) runs when the journal is full and
+//! when the committer has been idle for [`IDLE_CHECKPOINT`]. A crash before step 3 ends
+//! leaves old records and unreferenced files (removed at start-up); after it, start-up
+//! replays the journal, which puts every committed record in place. A batch too large
+//! for the journal is committed as before the journal: the temporary records and data
+//! directories synced, the renames, a second sync. Writers of one key never share a
+//! batch: the store holds the key's lock until its job is answered.
 
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
 use super::fs::internal;
+use super::journal::{Entry, Journal};
 use super::meta::ObjectMeta;
 use super::versions::{self, Change};
 use super::{StoreError, StoreResult};
@@ -40,6 +43,8 @@ const MAX_BATCH: usize = 256;
 // for 16 clients' 1 MiB PUTs (0.98x), 0.93x and 1.5x the CPU for their 4 KiB PUTs.
 /// Threads syncing the files of one batch at most.
 const SYNC_THREADS: usize = 16;
+/// An idle committer checkpoints the journal after this long without a job.
+pub(super) const IDLE_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Computes a key's new record from its old one (`None`: the key has none); an error
 /// refuses the change.
@@ -79,22 +84,49 @@ pub struct CommitStats {
 /// The committing thread's queue.
 #[derive(Debug)]
 pub(super) struct Committer {
-    tx: mpsc::Sender<Job>,
+    /// `None` only while dropping.
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     stats: Arc<CommitStats>,
 }
 
+impl Drop for Committer {
+    /// Stops the thread and waits for it: it checkpoints the journal on its way out, so
+    /// the store can be opened again in the same process (tests do).
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Committer {
-    /// Starts the thread; `root` is the data directory, `tmp_dir` where temporary
-    /// records go (on the same filesystem).
-    pub fn start(root: &Path, tmp_dir: PathBuf) -> std::io::Result<Self> {
+    /// Opens the journal at `journal` (replaying what it holds onto the records) and
+    /// starts the thread; `root` is the data directory, `tmp_dir` where temporary
+    /// records go (on the same filesystem). Returns the committer and the number of
+    /// journal frames replayed.
+    pub fn start(
+        root: &Path,
+        journal: &Path,
+        tmp_dir: PathBuf,
+        locks: Arc<RecordLocks>,
+    ) -> std::io::Result<(Self, u64)> {
         let fs = std::fs::File::open(root)?;
+        let (mut journal, replayed) = Journal::open(root, journal, &tmp_dir)?;
+        let ctx = Context { tmp_dir, locks };
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(CommitStats::default());
         let counters = stats.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("coffer-commit".into())
-            .spawn(move || run(&fs, &tmp_dir, &rx, &counters))?;
-        Ok(Self { tx, stats })
+            .spawn(move || run(&fs, &mut journal, &ctx, &rx, &counters))?;
+        let committer = Self {
+            tx: Some(tx),
+            thread: Some(thread),
+            stats,
+        };
+        Ok((committer, replayed))
     }
 
     /// Commits the change `apply` makes to the record at `meta_path`, with `files`
@@ -116,6 +148,8 @@ impl Committer {
             reply: Some(reply),
         };
         self.tx
+            .as_ref()
+            .ok_or_else(|| StoreError::Internal("commit thread stopped".into()))?
             .send(job)
             .map_err(|_| StoreError::Internal("commit thread stopped".into()))?;
         answer
@@ -150,7 +184,12 @@ impl Drop for WritingGuard {
 /// A job after step 1.
 struct Staged {
     job: Job,
-    /// The temporary new record (`None`: the record is removed).
+    /// The encoded new record (`None`: the record is removed).
+    bytes: Option<Vec<u8>>,
+    /// Length of the record file in place (`None`: the key has none).
+    old_len: Option<u64>,
+    /// A temporary copy of the new record (only for a batch committed without the
+    /// journal).
     tmp: Option<PathBuf>,
     old: Option<ObjectMeta>,
     new: Option<ObjectMeta>,
@@ -158,7 +197,7 @@ struct Staged {
 }
 
 impl Staged {
-    /// Undoes step 1 (the record was not renamed).
+    /// Undoes step 1 (the record was not changed).
     fn discard(&self) {
         if let Some(tmp) = &self.tmp {
             let _ = std::fs::remove_file(tmp);
@@ -168,15 +207,120 @@ impl Staged {
         }
     }
 
-    /// Step 3.
-    fn commit(&self) -> std::io::Result<()> {
+    /// Step 4 after the journal: the record rewritten where it is, under its stripe's
+    /// lock so that this process's readers see it whole. A record that outgrows the
+    /// blocks of the old file goes through a temporary file and a rename instead, so
+    /// that a full disk cannot leave it half written.
+    fn apply(&self, locks: &RecordLocks, tmp_dir: &Path) -> std::io::Result<()> {
+        let path = &self.job.meta_path;
+        let _guard = locks.write(path);
+        let Some(bytes) = &self.bytes else {
+            return match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        };
+        let len = bytes.len() as u64;
+        match self.old_len {
+            Some(old) if len <= old.div_ceil(BLOCK) * BLOCK => {
+                let f = std::fs::OpenOptions::new().write(true).open(path)?;
+                f.write_all_at(bytes, 0)?;
+                if old > len {
+                    f.set_len(len)?;
+                }
+                Ok(())
+            }
+            Some(_) => {
+                let tmp = write_tmp(tmp_dir, bytes)?;
+                rename_or_remove(&tmp, path)
+            }
+            None => {
+                let made = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .and_then(|f| f.write_all_at(bytes, 0));
+                if made.is_err() {
+                    let _ = std::fs::remove_file(path);
+                }
+                made
+            }
+        }
+    }
+
+    /// Step 4 without the journal: the synced temporary record renamed over the old one.
+    fn rename(&self) -> std::io::Result<()> {
         match &self.tmp {
-            Some(tmp) => std::fs::rename(tmp, &self.job.meta_path),
+            Some(tmp) => rename_or_remove(tmp, &self.job.meta_path),
             None => match std::fs::remove_file(&self.job.meta_path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             },
         }
+    }
+}
+
+/// Block size assumed for rewriting a record in place.
+const BLOCK: u64 = 4096;
+
+/// Writes `bytes` to a new temporary file in `tmp_dir`.
+fn write_tmp(tmp_dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let tmp = tmp_dir.join(super::fs::random_id());
+    match std::fs::write(&tmp, bytes) {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn rename_or_remove(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::rename(tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(tmp);
+    })
+}
+
+/// Striped locks that make the rewrite of a record in place atomic for the readers of
+/// this process: a writer holds its stripe's write lock while it rewrites a record
+/// (microseconds), a reader the read lock while it reads one.
+#[derive(Debug)]
+pub(super) struct RecordLocks(Vec<std::sync::RwLock<()>>);
+
+impl RecordLocks {
+    const STRIPES: usize = 64;
+
+    pub fn new() -> Self {
+        Self(
+            (0..Self::STRIPES)
+                .map(|_| std::sync::RwLock::new(()))
+                .collect(),
+        )
+    }
+
+    /// The stripe of a record: its file name starts with the key's hash in hex.
+    fn stripe(&self, path: &Path) -> &std::sync::RwLock<()> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let n = name
+            .get(..4)
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+        &self.0[n % Self::STRIPES]
+    }
+
+    fn write(&self, path: &Path) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.stripe(path)
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reads the record file at `path` whole.
+    pub fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let _guard = self
+            .stripe(path)
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::fs::read(path)
     }
 }
 
@@ -186,8 +330,38 @@ fn answer(job: &mut Job, result: StoreResult<Committed>) {
     }
 }
 
-fn run(fs: &std::fs::File, tmp_dir: &Path, rx: &mpsc::Receiver<Job>, stats: &CommitStats) {
-    while let Ok(first) = rx.recv() {
+/// What the committing thread works with besides the journal.
+struct Context {
+    /// Where temporary records go.
+    tmp_dir: PathBuf,
+    locks: Arc<RecordLocks>,
+}
+
+fn run(
+    fs: &std::fs::File,
+    journal: &mut Journal,
+    ctx: &Context,
+    rx: &mpsc::Receiver<Job>,
+    stats: &CommitStats,
+) {
+    loop {
+        let first = if journal.frames() == 0 {
+            rx.recv().ok()
+        } else {
+            match rx.recv_timeout(IDLE_CHECKPOINT) {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Idle: empty the journal now rather than under load. A failure is
+                    // retried at the next idle moment or when the journal fills.
+                    if let Err(e) = journal.checkpoint() {
+                        tracing::warn!(error = %e, "journal checkpoint failed");
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            }
+        };
+        let Some(first) = first else { break };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -197,26 +371,33 @@ fn run(fs: &std::fs::File, tmp_dir: &Path, rx: &mpsc::Receiver<Job>, stats: &Com
         }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        commit_batch(fs, tmp_dir, batch, stats);
+        commit_batch(fs, journal, ctx, batch, stats);
+    }
+    // The store is gone: leave nothing for the next start to replay.
+    if journal.frames() > 0 {
+        let _ = journal.checkpoint();
     }
 }
 
-fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &CommitStats) {
+fn commit_batch(
+    fs: &std::fs::File,
+    journal: &mut Journal,
+    ctx: &Context,
+    batch: Vec<Job>,
+    stats: &CommitStats,
+) {
     let mut staged = Vec::with_capacity(batch.len());
     for mut job in batch {
-        match stage(&mut job, tmp_dir) {
+        match stage(&mut job) {
             Ok(Staging::Unchanged(old)) => answer(&mut job, Ok(Committed { new: old })),
-            Ok(Staging::Staged {
-                tmp,
-                old,
-                new,
-                placed,
-            }) => staged.push(Staged {
+            Ok(Staging::Staged(plan)) => staged.push(Staged {
                 job,
-                tmp,
-                old,
-                new,
-                placed,
+                bytes: plan.bytes,
+                old_len: plan.old_len,
+                tmp: None,
+                old: plan.old,
+                new: plan.new,
+                placed: plan.placed,
             }),
             // The received files stay where they are: the caller removes a refused
             // body's, and a refused completion keeps its upload's parts for a retry.
@@ -226,27 +407,91 @@ fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &Com
     if staged.is_empty() {
         return;
     }
-    // The temporary records, and the directories data files were moved into (so that no
-    // record can become durable before the names of its data files).
-    let mut paths: Vec<&Path> = staged.iter().filter_map(|s| s.tmp.as_deref()).collect();
-    paths.extend(
-        staged
+    // The directories data files were moved into: no record may become durable before
+    // the names of its data files.
+    let mut dirs: Vec<&Path> = staged
+        .iter()
+        .filter(|s| !s.placed.is_empty())
+        .map(|s| s.job.dir.as_path())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let journaled = sync_all(fs, &dirs, stats).and_then(|()| {
+        let entries: Vec<Entry<'_>> = staged
             .iter()
-            .filter(|s| !s.placed.is_empty())
-            .map(|s| s.job.dir.as_path()),
-    );
-    paths.sort();
-    paths.dedup();
-    if let Err(e) = sync_all(fs, &paths, stats) {
-        for mut s in staged {
-            s.discard();
-            answer(&mut s.job, Err(StoreError::io("sync data", &e)));
+            .map(|s| match &s.bytes {
+                Some(record) => Entry::Write {
+                    path: &s.job.meta_path,
+                    record,
+                },
+                None => Entry::Remove {
+                    path: &s.job.meta_path,
+                },
+            })
+            .collect();
+        journal.append(&entries)
+    });
+    let done = match journaled {
+        Ok(true) => apply_journaled(staged, ctx),
+        Ok(false) => commit_unjournaled(fs, staged, ctx, stats),
+        Err(e) => {
+            fail_all(staged, &e);
+            return;
         }
-        return;
+    };
+    for mut s in done {
+        if let Some(old) = &s.old {
+            for f in versions::orphaned(old, s.new.as_ref()) {
+                let _ = std::fs::remove_file(s.job.dir.join(f));
+            }
+        }
+        let committed = Committed { new: s.new.take() };
+        answer(&mut s.job, Ok(committed));
+    }
+}
+
+/// Step 4 after the journal holds the batch: each record rewritten in place. Returns the
+/// jobs done; the others are answered with their error (the journal still brings their
+/// change back at the next start, as after a crash).
+fn apply_journaled(staged: Vec<Staged>, ctx: &Context) -> Vec<Staged> {
+    let mut done = Vec::with_capacity(staged.len());
+    for mut s in staged {
+        match s.apply(&ctx.locks, &ctx.tmp_dir) {
+            Ok(()) => done.push(s),
+            Err(e) => answer(&mut s.job, Err(internal("write metadata", e))),
+        }
+    }
+    done
+}
+
+/// A batch larger than any journal, committed as before the journal: temporary records
+/// synced, renamed over the old ones, the renames synced.
+fn commit_unjournaled(
+    fs: &std::fs::File,
+    mut staged: Vec<Staged>,
+    ctx: &Context,
+    stats: &CommitStats,
+) -> Vec<Staged> {
+    for s in &mut staged {
+        if let Some(bytes) = &s.bytes {
+            match write_tmp(&ctx.tmp_dir, bytes) {
+                Ok(tmp) => s.tmp = Some(tmp),
+                Err(e) => {
+                    fail_all(staged, &e);
+                    return Vec::new();
+                }
+            }
+        }
+    }
+    let tmps: Vec<&Path> = staged.iter().filter_map(|s| s.tmp.as_deref()).collect();
+    if let Err(e) = sync_all(fs, &tmps, stats) {
+        fail_all(staged, &e);
+        return Vec::new();
     }
     let mut renamed = Vec::with_capacity(staged.len());
     for mut s in staged {
-        match s.commit() {
+        let _guard = ctx.locks.write(&s.job.meta_path);
+        match s.rename() {
             Ok(()) => renamed.push(s),
             Err(e) => {
                 s.discard();
@@ -257,21 +502,22 @@ fn commit_batch(fs: &std::fs::File, tmp_dir: &Path, batch: Vec<Job>, stats: &Com
     let mut dirs: Vec<&Path> = renamed.iter().map(|s| s.job.dir.as_path()).collect();
     dirs.sort();
     dirs.dedup();
-    let synced = sync_all(fs, &dirs, stats);
-    for mut s in renamed {
-        if let Err(e) = &synced {
+    if let Err(e) = sync_all(fs, &dirs, stats) {
+        for mut s in renamed {
             // The record is in place but not known to be durable: say so rather than
             // acknowledge it.
-            answer(&mut s.job, Err(StoreError::io("sync metadata", e)));
-            continue;
+            answer(&mut s.job, Err(StoreError::io("sync metadata", &e)));
         }
-        if let Some(old) = &s.old {
-            for f in versions::orphaned(old, s.new.as_ref()) {
-                let _ = std::fs::remove_file(s.job.dir.join(f));
-            }
-        }
-        let committed = Committed { new: s.new.take() };
-        answer(&mut s.job, Ok(committed));
+        return Vec::new();
+    }
+    renamed
+}
+
+/// Undoes step 1 of every staged job and answers each with `e`.
+fn fail_all(staged: Vec<Staged>, e: &std::io::Error) {
+    for mut s in staged {
+        s.discard();
+        answer(&mut s.job, Err(StoreError::io("sync data", e)));
     }
 }
 
@@ -307,23 +553,30 @@ fn sync_all(fs: &std::fs::File, paths: &[&Path], stats: &CommitStats) -> std::io
 enum Staging {
     /// Nothing to write; the record as it is.
     Unchanged(Option<ObjectMeta>),
-    /// Ready for the sync.
-    Staged {
-        tmp: Option<PathBuf>,
-        old: Option<ObjectMeta>,
-        new: Option<ObjectMeta>,
-        placed: Vec<PathBuf>,
-    },
+    /// Ready for the journal.
+    Staged(Plan),
 }
 
-/// Step 1 for one job: the old record, the change computed, data files placed,
-/// temporary record.
-fn stage(job: &mut Job, tmp_dir: &Path) -> StoreResult<Staging> {
-    let old = match std::fs::read(&job.meta_path) {
-        Ok(bytes) => Some(
-            ObjectMeta::decode(bytes.into()).map_err(|e| internal("corrupt metadata record", e))?,
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+/// What step 1 computed for a job.
+struct Plan {
+    bytes: Option<Vec<u8>>,
+    old_len: Option<u64>,
+    old: Option<ObjectMeta>,
+    new: Option<ObjectMeta>,
+    placed: Vec<PathBuf>,
+}
+
+/// Step 1 for one job: the old record, the change computed and encoded, data files
+/// placed.
+fn stage(job: &mut Job) -> StoreResult<Staging> {
+    let (old, old_len) = match std::fs::read(&job.meta_path) {
+        Ok(bytes) => {
+            let len = bytes.len() as u64;
+            let meta = ObjectMeta::decode(bytes.into())
+                .map_err(|e| internal("corrupt metadata record", e))?;
+            (Some(meta), Some(len))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
         Err(e) => return Err(internal("read metadata", e)),
     };
     if old.as_ref().is_some_and(|o| o.format > super::meta::FORMAT) {
@@ -338,46 +591,31 @@ fn stage(job: &mut Job, tmp_dir: &Path) -> StoreResult<Staging> {
         Change::Remove => None,
         Change::Write(record) => Some(*record),
     };
+    let bytes = match &new {
+        Some(record) => Some(
+            record
+                .encode()
+                .map_err(|e| internal("encode metadata", e))?,
+        ),
+        None => None,
+    };
     std::fs::create_dir_all(&job.dir).map_err(|e| internal("create object directory", e))?;
     let mut placed = Vec::with_capacity(job.files.len());
-    let undo = |placed: &[PathBuf]| {
-        for p in placed {
-            let _ = std::fs::remove_file(p);
-        }
-    };
     for (src, name) in &job.files {
         let dst = job.dir.join(name);
         if let Err(e) = std::fs::rename(src, &dst) {
-            undo(&placed);
+            for p in &placed {
+                let _ = std::fs::remove_file(p);
+            }
             return Err(internal("place data file", e));
         }
         placed.push(dst);
     }
-    let Some(record) = &new else {
-        return Ok(Staging::Staged {
-            tmp: None,
-            old,
-            new,
-            placed,
-        });
-    };
-    let bytes = match record.encode() {
-        Ok(r) => r,
-        Err(e) => {
-            undo(&placed);
-            return Err(internal("encode metadata", e));
-        }
-    };
-    let tmp = tmp_dir.join(super::fs::random_id());
-    if let Err(e) = std::fs::write(&tmp, &bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        undo(&placed);
-        return Err(internal("write metadata", e));
-    }
-    Ok(Staging::Staged {
-        tmp: Some(tmp),
+    Ok(Staging::Staged(Plan {
+        bytes,
+        old_len,
         old,
         new,
         placed,
-    })
+    }))
 }

@@ -39,7 +39,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use super::commit::{Apply, Committed, Committer};
+use super::commit::{Apply, Committed, Committer, RecordLocks};
 use super::meta::{InlineData, ObjectMeta, PartInfo, FORMAT};
 use super::versions::{self, Change};
 use super::{
@@ -83,6 +83,8 @@ pub struct FsStore {
     root: PathBuf,
     indexes: RwLock<HashMap<String, Arc<BucketIndex>>>,
     locks: Vec<tokio::sync::Mutex<()>>,
+    /// Readers of records take these: the committer rewrites records in place.
+    records: Arc<RecordLocks>,
     committer: Committer,
 }
 
@@ -152,14 +154,24 @@ impl FsStore {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        let committer = Committer::start(&root, root.join(SYS).join("tmp"))
-            .map_err(|e| internal("start commit thread", e))?;
+        let records = Arc::new(RecordLocks::new());
+        let (committer, replayed) = Committer::start(
+            &root,
+            &root.join(SYS).join("journal"),
+            root.join(SYS).join("tmp"),
+            records.clone(),
+        )
+        .map_err(|e| internal("open the commit journal", e))?;
+        if replayed > 0 {
+            tracing::info!(frames = replayed, "commit journal replayed");
+        }
         let store = Self {
             root,
             indexes: RwLock::new(HashMap::new()),
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            records,
             committer,
         };
         let buckets = store.bucket_names()?;
@@ -171,6 +183,11 @@ impl FsStore {
             *i = indexes;
         }
         Ok(store)
+    }
+
+    /// Reads a record (whole, even while the committer rewrites it).
+    fn read_meta(&self, path: &Path) -> StoreResult<ObjectMeta> {
+        decode_meta(self.records.read(path))
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -582,8 +599,13 @@ fn stored_stream(dir: &Path, meta: &ObjectMeta, span: &Span) -> ByteStream {
     Box::pin(SegmentStream::new(segments(dir, meta, span)))
 }
 
+/// Reads a record while no server can be writing it (start-up, offline recovery).
 fn read_meta(path: &Path) -> StoreResult<ObjectMeta> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    decode_meta(std::fs::read(path))
+}
+
+fn decode_meta(read: io::Result<Vec<u8>>) -> StoreResult<ObjectMeta> {
+    let bytes = read.map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => StoreError::NoSuchKey,
         _ => internal("read metadata", e),
     })?;
@@ -865,8 +887,10 @@ impl ObjectStore for FsStore {
         version: Option<&str>,
     ) -> StoreResult<ObjectMeta> {
         self.index(bucket)?;
-        let mut meta =
-            versions::select(read_meta(&self.meta_path(bucket, &key_hash(key)))?, version)?;
+        let mut meta = versions::select(
+            self.read_meta(&self.meta_path(bucket, &key_hash(key)))?,
+            version,
+        )?;
         meta.inline = InlineData(None);
         Ok(meta)
     }
@@ -884,7 +908,7 @@ impl ObjectStore for FsStore {
         // A concurrent overwrite may remove the data files between reading the record and
         // opening them: read the record again then.
         for _ in 0..5 {
-            let meta = versions::select(read_meta(&self.meta_path(bucket, &hash))?, version)?;
+            let meta = versions::select(self.read_meta(&self.meta_path(bucket, &hash))?, version)?;
             let span = span.clone().unwrap_or(0..meta.stored_size());
             if meta.inline.0.is_some() {
                 let stream = stored_stream(&dir, &meta, &span);

@@ -6,6 +6,7 @@
 
 mod commit;
 pub mod fs;
+mod journal;
 pub mod meta;
 pub mod versions;
 
