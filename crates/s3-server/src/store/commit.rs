@@ -7,23 +7,23 @@
 //! writers. The committer takes every job that is waiting and commits them together:
 //!
 //! 1. for each job: read the old record, compute the new one (checks included: an error
-//!    answers the job and changes nothing), move the data files into the object's
-//!    directory, write the new record to a temporary file (no sync);
+//!    answers the job and changes nothing), encode it, move the data files into the
+//!    object's directory;
 //! 2. when data files were moved: one sync of their directories, so that their names
 //!    are durable before any record naming them can be;
 //! 3. one frame holding every new record (or removal) of the batch is appended to the
 //!    [`Journal`] and synced with one `fdatasync`: the commit point;
-//! 4. for each job: rename the temporary record over the old one, or remove the old one
-//!    when the key has no versions left (not synced: the journal holds the change until
-//!    the next checkpoint); only now are the writers answered;
+//! 4. for each job: write the record in place ([`Staged::apply`]), or remove it when the
+//!    key has no versions left (not synced: the journal holds the change until the next
+//!    checkpoint); only now are the writers answered;
 //! 5. data files the old records named and the new ones do not are removed.
 //!
 //! A checkpoint (`syncfs`, then a new journal epoch) runs when the journal is full and
 //! when the committer has been idle for [`IDLE_CHECKPOINT`]. A crash before step 3 ends
 //! leaves old records and unreferenced files (removed at start-up); after it, start-up
 //! replays the journal, which puts every committed record in place. A batch too large
-//! for the journal is committed as before the journal: the temporary records and data
-//! directories synced, the renames, a second sync. Writers of one key never share a
+//! for the journal is committed as before the journal: new records written to temporary
+//! files and synced, renamed over the old ones, the renames synced. Writers of one key never share a
 //! batch: the store holds the key's lock until its job is answered.
 
 use std::os::unix::fs::FileExt;
@@ -37,7 +37,7 @@ use super::meta::ObjectMeta;
 use super::versions::{self, Change};
 use super::{StoreError, StoreResult};
 
-/// Jobs taken into one batch at most (bounds the work between two syncs).
+/// Jobs taken into one batch at most (bounds the work of one journal frame).
 const MAX_BATCH: usize = 256;
 // One committing thread: four were measured against one (same run, 2 cores): no gain
 // for 16 clients' 1 MiB PUTs (0.98x), 0.93x and 1.5x the CPU for their 4 KiB PUTs.
@@ -73,7 +73,7 @@ struct Job {
 /// Batches committed so far and the jobs in them.
 #[derive(Debug, Default)]
 pub struct CommitStats {
-    /// Batches (each two syncs).
+    /// Batches (each one journal frame).
     pub batches: AtomicU64,
     /// Jobs committed or refused.
     pub jobs: AtomicU64,

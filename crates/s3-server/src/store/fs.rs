@@ -18,11 +18,11 @@
 //!
 //! Writes are crash-safe and acknowledged only once durable. An unencrypted body of up to
 //! [`INLINE_MAX`] bytes stays in memory and is written inside its record; a larger or
-//! one streams to a temporary file on a blocking thread, which syncs it. The
+//! encrypted one streams to a temporary file on a blocking thread, which syncs it. The
 //! record is then committed by the group-commit thread ([`super::commit`]): data files
-//! moved into place, record written, one filesystem sync for the whole batch, records
-//! renamed over the old ones (the commit point), a second sync, and only then the
-//! answer; the old data files are removed last. A crash leaves the old object or the new
+//! moved into place, the batch's new records appended to the journal with one
+//! `fdatasync` (the commit point), records written in place, and only then the answer;
+//! the old data files are removed last. A crash leaves the old object or the new
 //! one; data files that no record names are removed at start-up. Listing uses an
 //! in-memory index per bucket, built at start-up from the records, so it never opens
 //! object bodies.
