@@ -344,23 +344,27 @@ fn run(
     rx: &mpsc::Receiver<Job>,
     stats: &CommitStats,
 ) {
+    // An idle checkpoint that failed (a read-only filesystem, say) is tried again only
+    // after the next batch, not every second.
+    let mut idle_failed = false;
     loop {
-        let first = if journal.frames() == 0 {
+        let first = if journal.frames() == 0 || idle_failed {
             rx.recv().ok()
         } else {
             match rx.recv_timeout(IDLE_CHECKPOINT) {
                 Ok(job) => Some(job),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // Idle: empty the journal now rather than under load. A failure is
-                    // retried at the next idle moment or when the journal fills.
+                    // Idle: empty the journal now rather than under load.
                     if let Err(e) = journal.checkpoint() {
                         tracing::warn!(error = %e, "journal checkpoint failed");
+                        idle_failed = true;
                     }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => None,
             }
         };
+        idle_failed = false;
         let Some(first) = first else { break };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {

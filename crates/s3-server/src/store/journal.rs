@@ -59,7 +59,10 @@ pub(super) enum Entry<'a> {
 
 /// The open journal of a data directory.
 pub(super) struct Journal {
-    file: File,
+    /// The journal file. Opened for each write rather than held open: a filesystem with
+    /// a file open for writing cannot be remounted read-only, and an operator (or a
+    /// test) may need to.
+    path: PathBuf,
     /// The data directory (paths in frames are relative to it; `syncfs` goes through it).
     root: File,
     root_path: PathBuf,
@@ -103,8 +106,9 @@ impl Journal {
             Err(e) => return Err(e),
         };
         let len = file.metadata()?.len();
+        drop(file);
         let mut journal = Self {
-            file,
+            path: path.to_path_buf(),
             root: root_file,
             root_path: root.to_path_buf(),
             len,
@@ -133,8 +137,9 @@ impl Journal {
             return Ok(false);
         }
         if self.offset + need > self.len {
-            if self.len < MAX_LEN {
-                self.grow(need)?;
+            // When growing fails (a full disk), a checkpoint makes room instead.
+            if self.len < MAX_LEN && self.grow(need).is_err() {
+                tracing::warn!("the commit journal could not grow; checkpointing instead");
             }
             if self.offset + need > self.len {
                 self.checkpoint()?;
@@ -148,8 +153,9 @@ impl Journal {
         frame[16..24].copy_from_slice(&self.seq.to_le_bytes());
         let crc = crc32fast::hash(&frame[8..]);
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        self.file.write_all_at(&frame, self.offset)?;
-        self.file.sync_data()?;
+        let file = self.file()?;
+        file.write_all_at(&frame, self.offset)?;
+        file.sync_data()?;
         self.offset += need;
         self.seq += 1;
         self.frames += 1;
@@ -161,8 +167,9 @@ impl Journal {
     pub fn checkpoint(&mut self) -> io::Result<()> {
         rustix::fs::syncfs(&self.root)?;
         let epoch = self.epoch + 1;
-        self.file.write_all_at(&header(epoch), 0)?;
-        self.file.sync_data()?;
+        let file = self.file()?;
+        file.write_all_at(&header(epoch), 0)?;
+        file.sync_data()?;
         self.epoch = epoch;
         self.seq = 0;
         self.offset = HEADER_LEN;
@@ -177,10 +184,19 @@ impl Journal {
         while self.offset + need > len && len < MAX_LEN {
             len = (len * 2).min(MAX_LEN);
         }
-        zero_fill(&self.file, self.len, len)?;
-        self.file.sync_all()?;
+        let file = self.file()?;
+        zero_fill(&file, self.len, len)?;
+        file.sync_all()?;
         self.len = len;
         Ok(())
+    }
+
+    /// The journal file, open for reading and writing.
+    fn file(&self) -> io::Result<File> {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
     }
 
     fn encode(&self, entries: &[Entry<'_>]) -> io::Result<Vec<u8>> {
@@ -231,13 +247,14 @@ impl Journal {
 
     /// Applies the valid frames of the current epoch; returns how many.
     fn replay(&mut self, tmp_dir: &Path) -> io::Result<u64> {
+        let file = File::open(&self.path)?;
         let mut head = [0u8; FRAME_HEAD];
         let mut frames = 0;
         loop {
             if self.offset + FRAME_HEAD as u64 > self.len {
                 break;
             }
-            self.file.read_exact_at(&mut head, self.offset)?;
+            file.read_exact_at(&mut head, self.offset)?;
             let field = |at: usize, n: usize| -> u64 {
                 head[at..at + n]
                     .iter()
@@ -253,8 +270,7 @@ impl Journal {
                 break;
             }
             let mut payload = vec![0u8; payload_len as usize];
-            self.file
-                .read_exact_at(&mut payload, self.offset + FRAME_HEAD as u64)?;
+            file.read_exact_at(&mut payload, self.offset + FRAME_HEAD as u64)?;
             let mut crc = crc32fast::Hasher::new();
             crc.update(&head[8..]);
             crc.update(&payload);

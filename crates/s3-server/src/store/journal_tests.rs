@@ -88,7 +88,7 @@ fn a_torn_frame_ends_the_replay() {
         assert!(j.append(&[write(&b, b"second")]).unwrap());
         // The last byte of the second frame never reached the disk.
         let end = j.offset - 1;
-        j.file.write_all_at(b"X", end).unwrap();
+        j.file().unwrap().write_all_at(b"X", end).unwrap();
         assert!(second < end);
     }
     let (_, replayed) = d.open();
@@ -181,7 +181,7 @@ fn a_checked_frame_that_does_not_parse_stops_the_open() {
         frame.extend_from_slice(&payload);
         let crc = crc32fast::hash(&frame[8..]);
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        j.file.write_all_at(&frame, HEADER_LEN).unwrap();
+        j.file().unwrap().write_all_at(&frame, HEADER_LEN).unwrap();
     }
     let err = Journal::open(&d.root, &d.journal(), &d.root.join("tmp")).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
