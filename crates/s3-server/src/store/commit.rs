@@ -420,7 +420,11 @@ fn commit_batch(
         .collect();
     dirs.sort();
     dirs.dedup();
-    let journaled = sync_all(fs, &dirs, stats).and_then(|()| {
+    if let Err(e) = sync_all(fs, &dirs, stats) {
+        fail_all(staged, &e);
+        return;
+    }
+    let journaled = {
         let entries: Vec<Entry<'_>> = staged
             .iter()
             .map(|s| match &s.bytes {
@@ -434,12 +438,21 @@ fn commit_batch(
             })
             .collect();
         journal.append(&entries)
-    });
+    };
     let done = match journaled {
         Ok(true) => apply_journaled(staged, ctx),
         Ok(false) => commit_unjournaled(fs, staged, ctx, stats),
+        // The frame may have reached the disk although its write or sync failed, and a
+        // replay would then name the batch's data files: they stay (start-up removes
+        // them if no record names them).
+        Err(e) if e.maybe_written => {
+            for mut s in staged {
+                answer(&mut s.job, Err(StoreError::io("sync data", &e.error)));
+            }
+            return;
+        }
         Err(e) => {
-            fail_all(staged, &e);
+            fail_all(staged, &e.error);
             return;
         }
     };

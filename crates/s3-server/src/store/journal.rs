@@ -57,6 +57,14 @@ pub(super) enum Entry<'a> {
     Remove { path: &'a Path },
 }
 
+/// A failed [`Journal::append`].
+#[derive(Debug)]
+pub(super) struct AppendError {
+    pub error: io::Error,
+    /// The frame was being written or synced: it may be on disk.
+    pub maybe_written: bool,
+}
+
 /// The open journal of a data directory.
 pub(super) struct Journal {
     /// The journal file. Opened for each write rather than held open: a filesystem with
@@ -130,11 +138,39 @@ impl Journal {
     /// Appends one frame holding `entries` and syncs it: once this returns `Ok(true)`,
     /// the changes survive a crash. `Ok(false)`: the frame is larger than any journal
     /// ([`MAX_LEN`]); nothing was written. Grows the journal or checkpoints as needed.
-    pub fn append(&mut self, entries: &[Entry<'_>]) -> io::Result<bool> {
+    /// An error says whether the frame may have reached the disk (a failed write or
+    /// sync), in which case a replay may still apply it.
+    pub fn append(&mut self, entries: &[Entry<'_>]) -> Result<bool, AppendError> {
+        let before = |error| AppendError {
+            error,
+            maybe_written: false,
+        };
+        let written = self.prepare(entries).map_err(before)?;
+        let Some(frame) = written else {
+            return Ok(false);
+        };
+        let write = || -> io::Result<()> {
+            let file = self.file()?;
+            file.write_all_at(&frame, self.offset)?;
+            file.sync_data()
+        };
+        write().map_err(|error| AppendError {
+            error,
+            maybe_written: true,
+        })?;
+        self.offset += frame.len() as u64;
+        self.seq += 1;
+        self.frames += 1;
+        Ok(true)
+    }
+
+    /// The sealed frame for `entries`, with room made for it at `offset`; `None` when it
+    /// is larger than any journal.
+    fn prepare(&mut self, entries: &[Entry<'_>]) -> io::Result<Option<Vec<u8>>> {
         let mut frame = self.encode(entries)?;
         let need = frame.len() as u64;
         if HEADER_LEN + need > MAX_LEN {
-            return Ok(false);
+            return Ok(None);
         }
         if self.offset + need > self.len {
             // When growing fails (a full disk), a checkpoint makes room instead.
@@ -153,13 +189,7 @@ impl Journal {
         frame[16..24].copy_from_slice(&self.seq.to_le_bytes());
         let crc = crc32fast::hash(&frame[8..]);
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        let file = self.file()?;
-        file.write_all_at(&frame, self.offset)?;
-        file.sync_data()?;
-        self.offset += need;
-        self.seq += 1;
-        self.frames += 1;
-        Ok(true)
+        Ok(Some(frame))
     }
 
     /// Makes every record renamed so far durable in place (`syncfs`), then starts a new
