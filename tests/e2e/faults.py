@@ -590,6 +590,9 @@ def disk_tests(root, cert):
         h.check("disk full: the server recovers by itself when space returns; no staging files left", recovers)
 
         def read_only():
+            # Idle long enough for the server to checkpoint its journal (1 s), so that a
+            # server started on the read-only directory finds nothing to replay.
+            time.sleep(1.5)
             subprocess.run(["mount", "-o", "remount,ro", mnt], check=True)
             try:
                 try:
@@ -602,6 +605,22 @@ def disk_tests(root, cert):
                     res = read(s3, "full", key)
                     stats["cases"] += 1
                     assert res == ("body", h.body(1 << 20, key)), f"read on read-only disk: {res[0]}"
+                # A second server started on the read-only directory serves reads and
+                # refuses writes.
+                ro = h.Server(root, "readonly", cert=cert, env=KMS_ENV, data_dir=data_dir)
+                try:
+                    ro_s3 = ro.client()
+                    for key in stored[:2]:
+                        res = read(ro_s3, "full", key)
+                        stats["cases"] += 1
+                        assert res == ("body", h.body(1 << 20, key)), f"read from a read-only start: {res[0]}"
+                    try:
+                        ro_s3.put_object(Bucket="full", Key="ro2", Body=b"x")
+                        raise AssertionError("PUT succeeded on a server started read-only")
+                    except botocore.exceptions.ClientError:
+                        pass
+                finally:
+                    ro.stop()
             finally:
                 subprocess.run(["mount", "-o", "remount,rw", mnt], check=True)
             s3.put_object(Bucket="full", Key="rw-again", Body=b"ok")

@@ -81,6 +81,8 @@ pub(super) struct Journal {
     offset: u64,
     /// Frames appended since the last checkpoint.
     frames: u64,
+    /// Opened on a read-only filesystem: every write is refused.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Journal {
@@ -100,17 +102,24 @@ impl Journal {
     /// records are written before they are renamed into place.
     pub fn open(root: &Path, path: &Path, tmp_dir: &Path) -> io::Result<(Self, u64)> {
         let root_file = File::open(root)?;
-        let (file, epoch) = match std::fs::OpenOptions::new()
+        let opened = match std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
         {
             Ok(file) => match read_header(&file)? {
-                Some(epoch) => (file, epoch),
+                Some(epoch) => Ok((file, epoch)),
                 // A journal whose creation did not finish: it never held a frame.
-                None => (create(path, tmp_dir)?, 0),
+                None => create(path, tmp_dir).map(|f| (f, 0)),
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (create(path, tmp_dir)?, 0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create(path, tmp_dir).map(|f| (f, 0)),
+            Err(e) => Err(e),
+        };
+        let (file, epoch) = match opened {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == io::ErrorKind::ReadOnlyFilesystem => {
+                return Self::open_read_only(root_file, root, path);
+            }
             Err(e) => return Err(e),
         };
         let len = file.metadata()?.len();
@@ -124,10 +133,53 @@ impl Journal {
             seq: 0,
             offset: HEADER_LEN,
             frames: 0,
+            read_only: false,
         };
-        let replayed = journal.replay(tmp_dir)?;
+        let replayed = journal.replay(Some(tmp_dir))?;
         journal.checkpoint()?;
         Ok((journal, replayed))
+    }
+
+    /// The journal of a data directory on a read-only filesystem: the store serves
+    /// reads as long as the journal holds nothing to replay, and refuses every write
+    /// until a restart. With frames to replay the start fails: the records in place
+    /// may be older than what was acknowledged.
+    fn open_read_only(root_file: File, root: &Path, path: &Path) -> io::Result<(Self, u64)> {
+        let (len, epoch) = match File::open(path) {
+            Ok(file) => (file.metadata()?.len(), read_header(&file)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, None),
+            Err(e) => return Err(e),
+        };
+        let mut journal = Self {
+            path: path.to_path_buf(),
+            root: root_file,
+            root_path: root.to_path_buf(),
+            len,
+            epoch: epoch.unwrap_or(0),
+            seq: 0,
+            offset: HEADER_LEN,
+            frames: 0,
+            read_only: true,
+        };
+        let pending = if epoch.is_some() {
+            journal.replay(None)?
+        } else {
+            0
+        };
+        if pending > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::ReadOnlyFilesystem,
+                format!(
+                    "the commit journal holds {pending} committed batches not yet in place \
+                     and the data directory is read-only: start once with it writable"
+                ),
+            ));
+        }
+        tracing::warn!(
+            "data directory is read-only: serving reads; writes fail until a restart \
+             with it writable"
+        );
+        Ok((journal, 0))
     }
 
     /// Frames appended since the last checkpoint.
@@ -195,9 +247,9 @@ impl Journal {
     /// Makes every record renamed so far durable in place (`syncfs`), then starts a new
     /// epoch, which invalidates the frames written so far.
     pub fn checkpoint(&mut self) -> io::Result<()> {
+        let file = self.file()?;
         rustix::fs::syncfs(&self.root)?;
         let epoch = self.epoch + 1;
-        let file = self.file()?;
         file.write_all_at(&header(epoch), 0)?;
         file.sync_data()?;
         self.epoch = epoch;
@@ -210,7 +262,7 @@ impl Journal {
     /// Doubles the journal until `need` more bytes fit after the frames it holds (at most
     /// [`MAX_LEN`]); the new blocks are written with zeros and synced before use.
     fn grow(&mut self, need: u64) -> io::Result<()> {
-        let mut len = self.len;
+        let mut len = self.len.max(INITIAL_LEN);
         while self.offset + need > len && len < MAX_LEN {
             len = (len * 2).min(MAX_LEN);
         }
@@ -223,6 +275,12 @@ impl Journal {
 
     /// The journal file, open for reading and writing.
     fn file(&self) -> io::Result<File> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::ReadOnlyFilesystem,
+                "the data directory was read-only when the server started",
+            ));
+        }
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -275,8 +333,9 @@ impl Journal {
         Ok(rel)
     }
 
-    /// Applies the valid frames of the current epoch; returns how many.
-    fn replay(&mut self, tmp_dir: &Path) -> io::Result<u64> {
+    /// Applies the valid frames of the current epoch (only counts them without
+    /// `tmp_dir`); returns how many.
+    fn replay(&mut self, tmp_dir: Option<&Path>) -> io::Result<u64> {
         let file = File::open(&self.path)?;
         let mut head = [0u8; FRAME_HEAD];
         let mut frames = 0;
@@ -309,7 +368,9 @@ impl Journal {
             }
             // A frame whose checksum holds but which does not parse was not written by
             // this code: refuse to guess rather than skip committed changes.
-            apply_frame(&self.root_path, tmp_dir, &payload)?;
+            if let Some(tmp_dir) = tmp_dir {
+                apply_frame(&self.root_path, tmp_dir, &payload)?;
+            }
             self.offset += FRAME_HEAD as u64 + payload_len;
             self.seq += 1;
             frames += 1;
