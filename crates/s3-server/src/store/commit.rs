@@ -235,15 +235,14 @@ impl Staged {
                 rename_or_remove(&tmp, path)
             }
             None => {
-                let made = std::fs::OpenOptions::new()
+                let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
-                    .open(path)
-                    .and_then(|f| f.write_all_at(bytes, 0));
-                if made.is_err() {
+                    .open(path)?;
+                // Only the file this created is removed on failure, never one found.
+                f.write_all_at(bytes, 0).inspect_err(|_| {
                     let _ = std::fs::remove_file(path);
-                }
-                made
+                })
             }
         }
     }
