@@ -25,7 +25,7 @@
 //! twice, or a frame whose change is already in place, leaves the same records, so replay
 //! after any crash is safe.
 //!
-//! A checkpoint (`syncfs` of the data directory's filesystem: every record renamed since
+//! A checkpoint (`syncfs` of the data directory's filesystem: every record written since
 //! the last one is durable in place) lets the journal start over: a new header with the
 //! next epoch, synced, invalidates every frame before it.
 
@@ -124,7 +124,22 @@ impl Journal {
         };
         let len = file.metadata()?.len();
         drop(file);
-        let mut journal = Self {
+        let mut journal = Self::at(root_file, root, path, len, epoch, false);
+        let replayed = journal.replay(Some(tmp_dir))?;
+        journal.checkpoint()?;
+        Ok((journal, replayed))
+    }
+
+    /// A journal of `len` bytes in `epoch`, positioned at its first frame.
+    fn at(
+        root_file: File,
+        root: &Path,
+        path: &Path,
+        len: u64,
+        epoch: u64,
+        read_only: bool,
+    ) -> Self {
+        Self {
             path: path.to_path_buf(),
             root: root_file,
             root_path: root.to_path_buf(),
@@ -133,11 +148,8 @@ impl Journal {
             seq: 0,
             offset: HEADER_LEN,
             frames: 0,
-            read_only: false,
-        };
-        let replayed = journal.replay(Some(tmp_dir))?;
-        journal.checkpoint()?;
-        Ok((journal, replayed))
+            read_only,
+        }
     }
 
     /// The journal of a data directory on a read-only filesystem: the store serves
@@ -150,17 +162,7 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (0, None),
             Err(e) => return Err(e),
         };
-        let mut journal = Self {
-            path: path.to_path_buf(),
-            root: root_file,
-            root_path: root.to_path_buf(),
-            len,
-            epoch: epoch.unwrap_or(0),
-            seq: 0,
-            offset: HEADER_LEN,
-            frames: 0,
-            read_only: true,
-        };
+        let mut journal = Self::at(root_file, root, path, len, epoch.unwrap_or(0), true);
         let pending = if epoch.is_some() {
             journal.replay(None)?
         } else {
@@ -244,7 +246,7 @@ impl Journal {
         Ok(Some(frame))
     }
 
-    /// Makes every record renamed so far durable in place (`syncfs`), then starts a new
+    /// Makes every record written so far durable in place (`syncfs`), then starts a new
     /// epoch, which invalidates the frames written so far.
     pub fn checkpoint(&mut self) -> io::Result<()> {
         let file = self.file()?;
